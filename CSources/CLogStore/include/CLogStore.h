@@ -1,0 +1,9 @@
+/* Umbrella header of the C core, imported by Swift as the module CLogStore. */
+#ifndef CLOGSTORE_H
+#define CLOGSTORE_H
+#include "ls_crc32c.h"
+#include "ls_format.h"
+#include "ls_io.h"
+#include "ls_faultio.h"
+#include "ls_log.h"
+#endif

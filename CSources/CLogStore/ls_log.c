@@ -1,0 +1,289 @@
+/*
+ * The log's lifecycle and its append entry point: configuration, open (via
+ * recovery), append (encoding on the caller's thread), statistics, close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "ls_crc32c.h"
+#include "ls_internal.h"
+
+#define LS_DEFAULT_SEGMENT_SIZE (64ull << 20)
+#define LS_DEFAULT_COMMIT_MAX_OPS 1024u
+#define LS_DEFAULT_COMMIT_MAX_BYTES (4ull << 20)
+#define LS_DEFAULT_COMPRESS_LEVEL 1 /* zstd's fastest level: compression runs on every caller */
+/* Long enough for a few dozen awakened appenders to come back, short next to an fdatasync. */
+#define LS_DEFAULT_LINGER_US 200u
+
+void ls_log_config_init(ls_log_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->segment_size = LS_DEFAULT_SEGMENT_SIZE;
+    cfg->commit_max_ops = LS_DEFAULT_COMMIT_MAX_OPS;
+    cfg->commit_max_bytes = LS_DEFAULT_COMMIT_MAX_BYTES;
+    cfg->compress_min_bytes = 0;
+    cfg->compress_level = LS_DEFAULT_COMPRESS_LEVEL;
+    cfg->linger_max_us = LS_DEFAULT_LINGER_US;
+    cfg->backend = LS_BACKEND_AUTO;
+    cfg->uring_mode = LS_URING_LINKED_FDATASYNC;
+}
+
+/* Largest stored body one frame can have in a segment of this size. */
+static uint64_t max_body(uint64_t segment_size) {
+    return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE - LS_FRAME_ALIGN;
+}
+
+int ls_log_add_segment(ls_log *log, const ls_segment *s) {
+    pthread_mutex_lock(&log->seg_mu);
+    if (log->nsegs == log->cap_segs) {
+        size_t cap = log->cap_segs ? log->cap_segs * 2 : 16;
+        ls_segment *n = realloc(log->segs, cap * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&log->seg_mu);
+            return -ENOMEM;
+        }
+        log->segs = n;
+        log->cap_segs = cap;
+    }
+    log->segs[log->nsegs++] = *s;
+    pthread_mutex_unlock(&log->seg_mu);
+    return 0;
+}
+
+static int validate_config(const ls_log_config *cfg, ls_error *err) {
+    if (!cfg->dir || !cfg->dir[0]) return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "no directory given");
+    if (strlen(cfg->dir) >= LS_PATH_MAX - 64)
+        return ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, cfg->dir, "directory path too long");
+    if (!cfg->on_complete) return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "no completion callback");
+    if (cfg->segment_size < LS_MIN_SEGMENT_SIZE || cfg->segment_size % LS_FRAME_ALIGN)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "segment size must be a multiple of 8 and at least 64 KiB");
+    if (cfg->commit_max_ops == 0 || cfg->commit_max_bytes == 0)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "commit caps must be positive");
+    return LS_OK;
+}
+
+static uint64_t new_writer_id(void) {
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) id = ls_now_ns() ^ (uint64_t)getpid() << 32;
+    }
+    return id;
+}
+
+static void log_free(ls_log *log) {
+    if (log->active_fd >= 0) log->io->vt->close(log->io, log->active_fd);
+    if (log->prep_state == LS_PREP_READY) log->io->vt->close(log->io, log->prepared.fd);
+    if (log->owns_io) ls_io_destroy(log->io);
+    pthread_mutex_destroy(&log->mu);
+    pthread_cond_destroy(&log->writer_cv);
+    pthread_mutex_destroy(&log->seg_mu);
+    pthread_mutex_destroy(&log->prep_mu);
+    pthread_cond_destroy(&log->prep_cv);
+    free(log->segs);
+    free(log->batch_buf);
+    free(log);
+}
+
+static int init_sync(ls_log *log) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the linger deadlines use ls_now_ns */
+    int rc = pthread_mutex_init(&log->mu, NULL) || pthread_cond_init(&log->writer_cv, &ca) ||
+             pthread_mutex_init(&log->seg_mu, NULL) || pthread_mutex_init(&log->prep_mu, NULL) ||
+             pthread_cond_init(&log->prep_cv, NULL);
+    pthread_condattr_destroy(&ca);
+    return rc ? -ENOMEM : 0;
+}
+
+int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, ls_error *err) {
+    *out = NULL;
+    int rc = validate_config(cfg, err);
+    if (rc != LS_OK) return rc;
+    ls_log *log = calloc(1, sizeof *log);
+    if (!log || init_sync(log) < 0) {
+        free(log);
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
+    }
+    log->cfg = *cfg;
+    uint64_t body_cap = max_body(cfg->segment_size);
+    if (log->cfg.commit_max_bytes > body_cap) log->cfg.commit_max_bytes = body_cap;
+    snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
+    log->cfg.dir = log->dir;
+    log->active_fd = -1;
+    log->expected_ops = 1;
+    log->writer_id = new_writer_id();
+    if (cfg->io) {
+        log->io = cfg->io;
+    } else {
+        rc = ls_io_posix_create(cfg->backend, cfg->uring_mode, &log->io);
+        if (rc < 0) {
+            log_free(log);
+            return ls_err_set(err, LS_E_IO, -rc, cfg->dir, "cannot set up the %s backend", ls_backend_name(cfg->backend));
+        }
+        log->owns_io = 1;
+    }
+    ls_recovery_info local_info;
+    rc = ls_recover(log, info ? info : &local_info, err);
+    if (rc == LS_OK) {
+        /* The first segment of this process, ready before the first append. */
+        ls_prepared first;
+        rc = ls_segment_prepare(log, log->prep_next_seq, &first, err);
+        if (rc == LS_OK) {
+            log->active_fd = first.fd;
+            log->active_seq = first.seq;
+            log->prep_next_seq = first.seq + 1;
+            rc = ls_writer_start(log, err);
+        }
+    }
+    if (rc != LS_OK) {
+        log_free(log);
+        return rc;
+    }
+    *out = log;
+    return LS_OK;
+}
+
+static int validate_records(const ls_record *records, size_t count, uint64_t limit, uint64_t *raw, ls_error *err) {
+    if (count == 0 || !records) return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "an append needs at least one record");
+    if (count > UINT32_MAX) return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL, "too many records in one append");
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        const ls_record *r = &records[i];
+        if (r->type == 0) return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "record %zu has type 0 (reserved)", i);
+        if (r->key_len > LS_RECORD_MAX_KEY)
+            return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL, "record %zu: key of %u bytes exceeds %u", i, r->key_len,
+                              LS_RECORD_MAX_KEY);
+        if ((r->key_len && !r->key) || (r->value_len && !r->value))
+            return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "record %zu: null key or value with a length", i);
+        total += ls_record_encoded_size(r->key_len, r->value_len);
+    }
+    if (total > limit)
+        return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL,
+                          "append of %llu encoded bytes exceeds %llu (what one frame in a segment can hold)",
+                          (unsigned long long)total, (unsigned long long)limit);
+    *raw = total;
+    return LS_OK;
+}
+
+static void encode_records(const ls_record *records, size_t count, uint8_t *out) {
+    for (size_t i = 0; i < count; i++) out += ls_record_encode(&records[i], out);
+}
+
+/* Encodes (and, above the threshold, compresses) an append into a new op. */
+static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t raw, ls_op **out, ls_error *err) {
+    int compress = log->cfg.compress_min_bytes && raw >= log->cfg.compress_min_bytes;
+    uint8_t *plain = NULL;
+    size_t cap = compress ? ls_compress_bound((size_t)raw) : (size_t)raw;
+    ls_op *op = malloc(sizeof *op + cap);
+    if (!op) return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+    op->next = NULL;
+    op->record_count = (uint32_t)count;
+    op->raw_len = (uint32_t)raw;
+    op->stored_len = (uint32_t)raw;
+    op->frame_flags = 0;
+    if (compress && (plain = malloc((size_t)raw)) != NULL) {
+        encode_records(records, count, plain);
+        int zerr;
+        size_t n = ls_compress(plain, (size_t)raw, op->payload, cap, log->cfg.compress_level, &zerr);
+        if (zerr) {
+            free(plain);
+            free(op);
+            return ls_err_set(err, LS_E_COMPRESS, EINVAL, NULL, "zstd compression failed");
+        }
+        if (n > 0) {
+            op->stored_len = (uint32_t)n;
+            op->frame_flags = LS_FRAME_F_ZSTD;
+        } else {
+            memcpy(op->payload, plain, (size_t)raw); /* did not shrink: store as is */
+        }
+        free(plain);
+    } else if (compress) {
+        free(op);
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+    } else {
+        encode_records(records, count, op->payload);
+    }
+    op->payload_crc = ls_crc32c_value(op->payload, op->stored_len);
+    *out = op;
+    return LS_OK;
+}
+
+int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
+    uint64_t raw;
+    int rc = validate_records(records, count, log->cfg.commit_max_bytes, &raw, err);
+    if (rc != LS_OK) return rc;
+    ls_op *op;
+    rc = make_op(log, records, count, raw, &op, err);
+    if (rc != LS_OK) return rc;
+    op->user = user;
+    pthread_mutex_lock(&log->mu);
+    if (log->failed || log->closing) {
+        rc = log->failed ? LS_E_FAILED : LS_E_CLOSED;
+        if (log->failed) {
+            *err = log->failure;
+            err->code = LS_E_FAILED;
+        } else {
+            ls_err_set(err, LS_E_CLOSED, 0, log->dir, "the log is closed");
+        }
+        pthread_mutex_unlock(&log->mu);
+        free(op);
+        return rc;
+    }
+    if (log->q_tail) log->q_tail->next = op;
+    else log->q_head = op;
+    log->q_tail = op;
+    log->q_count++;
+    log->q_bytes += op->stored_len;
+    if (log->writer_sleeping) {
+        log->q_last_enqueue_ns = ls_now_ns();
+        if (log->q_count >= log->writer_wants) pthread_cond_signal(&log->writer_cv);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return LS_OK;
+}
+
+uint64_t ls_log_durable_lsn(const ls_log *log) {
+    return atomic_load_explicit(&((ls_log *)log)->durable_lsn, memory_order_acquire);
+}
+
+int ls_log_failure(ls_log *log, ls_error *err) {
+    pthread_mutex_lock(&log->mu);
+    int failed = log->failed;
+    if (failed && err) *err = log->failure;
+    pthread_mutex_unlock(&log->mu);
+    return failed;
+}
+
+void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
+#define LS_LOAD(f) atomic_load_explicit(&log->f, memory_order_relaxed)
+    s->appends = LS_LOAD(st_appends);
+    s->records = LS_LOAD(st_records);
+    s->batches = LS_LOAD(st_batches);
+    s->frames = LS_LOAD(st_frames);
+    s->bytes_written = LS_LOAD(st_bytes);
+    s->syncs = LS_LOAD(st_syncs);
+    s->max_batch = LS_LOAD(st_max_batch);
+    s->rotations = LS_LOAD(st_rotations);
+    s->rotation_waits = LS_LOAD(st_rotation_waits);
+    s->linger_waits = LS_LOAD(st_linger_waits);
+    s->durable_lsn = ls_log_durable_lsn(log);
+    s->backend = log->io->backend;
+#undef LS_LOAD
+}
+
+int ls_log_close(ls_log *log, ls_error *err) {
+    if (!log) return LS_OK;
+    ls_writer_stop(log);
+    int rc = LS_OK;
+    if (log->active_fd >= 0) {
+        int crc = log->io->vt->close(log->io, log->active_fd);
+        log->active_fd = -1;
+        if (crc < 0 && !log->failed) rc = ls_err_set(err, LS_E_IO, -crc, log->dir, "closing the active segment failed");
+    }
+    log_free(log);
+    return rc;
+}

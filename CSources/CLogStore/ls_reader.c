@@ -1,0 +1,172 @@
+/*
+ * Reading records back in LSN order. A reader takes a snapshot of the segment
+ * list and of the durable LSN when it opens, and verifies every frame CRC and
+ * every record CRC as it reads. It never sees a record that is not durable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_internal.h"
+
+struct ls_reader {
+    ls_log *log;
+    ls_segment *segs;
+    size_t nsegs, idx;
+    uint64_t from_lsn, end_lsn;
+    int fd;
+    ls_window win;
+    uint64_t off; /* next frame offset in segs[idx] */
+    uint8_t *body;
+    size_t body_cap;
+    uint32_t body_len, body_pos;
+    uint32_t left_in_frame;
+    uint64_t next_lsn;
+    uint64_t frame_off;
+};
+
+int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *err) {
+    *out = NULL;
+    ls_reader *r = calloc(1, sizeof *r);
+    if (!r) return ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
+    r->log = log;
+    r->fd = -1;
+    r->from_lsn = from_lsn ? from_lsn : 1;
+    /* Durable LSN first: the segment list is updated before the durable LSN moves. */
+    r->end_lsn = ls_log_durable_lsn(log);
+    pthread_mutex_lock(&log->seg_mu);
+    r->segs = malloc((log->nsegs ? log->nsegs : 1) * sizeof *r->segs);
+    if (r->segs) {
+        if (log->nsegs) memcpy(r->segs, log->segs, log->nsegs * sizeof *r->segs);
+        r->nsegs = log->nsegs;
+    }
+    pthread_mutex_unlock(&log->seg_mu);
+    if (!r->segs) {
+        free(r);
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
+    }
+    /* Start at the last segment whose base LSN is not past from_lsn. */
+    while (r->idx + 1 < r->nsegs && r->segs[r->idx + 1].base_lsn <= r->from_lsn) r->idx++;
+    *out = r;
+    return LS_OK;
+}
+
+static void close_segment(ls_reader *r) {
+    if (r->fd >= 0) {
+        r->log->io->vt->close(r->log->io, r->fd);
+        ls_window_free(&r->win);
+        r->fd = -1;
+    }
+}
+
+void ls_reader_close(ls_reader *r) {
+    if (!r) return;
+    close_segment(r);
+    free(r->segs);
+    free(r->body);
+    free(r);
+}
+
+static int open_segment(ls_reader *r, ls_error *err) {
+    const ls_segment *s = &r->segs[r->idx];
+    ls_io *io = r->log->io;
+    int fd = io->vt->open(io, s->path, O_RDONLY, 0);
+    if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, s->path, "cannot open segment for reading");
+    if (ls_window_init(&r->win, io, fd, s->end) < 0) {
+        io->vt->close(io, fd);
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, s->path, "out of memory");
+    }
+    r->fd = fd;
+    r->off = LS_SEGMENT_HEADER_SIZE;
+    return LS_OK;
+}
+
+static int reader_corrupt(ls_reader *r, uint64_t off, const char *what, ls_error *err) {
+    const ls_segment *s = &r->segs[r->idx];
+    return ls_err_set_at(err, LS_E_CORRUPT, 0, s->path, off, "corrupt segment %" PRIu64 " at offset %" PRIu64 ": %s",
+                         s->seq, off, what);
+}
+
+/* Loads the next frame's body into r->body. Returns 1, 0 at the end, or a negative status. */
+static int load_frame(ls_reader *r, ls_error *err) {
+    for (;;) {
+        if (r->idx >= r->nsegs) return 0;
+        if (r->fd < 0) {
+            int rc = open_segment(r, err);
+            if (rc != LS_OK) return rc;
+        }
+        const ls_segment *s = &r->segs[r->idx];
+        if (r->off >= s->end) {
+            close_segment(r);
+            r->idx++;
+            continue;
+        }
+        int rc;
+        const uint8_t *p = ls_window_get(&r->win, r->off, LS_FRAME_HEADER_SIZE, &rc);
+        if (!p) return rc < 0 ? ls_err_set_at(err, LS_E_IO, -rc, s->path, r->off, "cannot read segment")
+                              : reader_corrupt(r, r->off, "segment ends inside a frame", err);
+        ls_frame_header h;
+        uint32_t stored_crc;
+        if (ls_frame_header_decode(p, &h, &stored_crc) != LS_FMT_OK) return reader_corrupt(r, r->off, "bad frame header", err);
+        p = ls_window_get(&r->win, r->off, LS_FRAME_HEADER_SIZE + (size_t)h.stored_len, &rc);
+        if (!p) return rc < 0 ? ls_err_set_at(err, LS_E_IO, -rc, s->path, r->off, "cannot read segment")
+                              : reader_corrupt(r, r->off, "segment ends inside a frame", err);
+        if (ls_frame_verify(p, LS_FRAME_HEADER_SIZE + (size_t)h.stored_len, &h) != LS_FMT_OK)
+            return reader_corrupt(r, r->off, "frame checksum mismatch", err);
+        r->frame_off = r->off;
+        r->off += ls_frame_disk_size(h.stored_len);
+        if (h.flags & LS_FRAME_F_SEAL) continue;
+        if (h.record_count == 0 || h.first_lsn + h.record_count <= r->from_lsn) continue; /* wholly before the start */
+        if (h.first_lsn > r->end_lsn) return 0;
+        if (h.raw_len > r->body_cap) {
+            uint8_t *b = realloc(r->body, h.raw_len);
+            if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, s->path, "out of memory");
+            r->body = b;
+            r->body_cap = h.raw_len;
+        }
+        const uint8_t *stored = p + LS_FRAME_HEADER_SIZE;
+        if (h.flags & LS_FRAME_F_ZSTD) {
+            if (ls_decompress(stored, h.stored_len, r->body, h.raw_len) != LS_OK)
+                return reader_corrupt(r, r->frame_off, "compressed frame body does not decompress", err);
+        } else {
+            memcpy(r->body, stored, h.stored_len);
+        }
+        r->body_len = h.raw_len;
+        r->body_pos = 0;
+        r->left_in_frame = h.record_count;
+        r->next_lsn = h.first_lsn;
+        return 1;
+    }
+}
+
+int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
+    for (;;) {
+        if (r->left_in_frame == 0) {
+            int rc = load_frame(r, err);
+            if (rc <= 0) return rc;
+        }
+        ls_record d;
+        size_t used;
+        if (ls_record_decode(r->body + r->body_pos, r->body_len - r->body_pos, &d, &used) != LS_FMT_OK)
+            return reader_corrupt(r, r->frame_off, "record checksum mismatch or bad record length", err);
+        r->body_pos += (uint32_t)used;
+        r->left_in_frame--;
+        uint64_t lsn = r->next_lsn++;
+        if (lsn > r->end_lsn) {
+            r->left_in_frame = 0;
+            r->idx = r->nsegs;
+            return 0;
+        }
+        if (lsn < r->from_lsn) continue;
+        rec->lsn = lsn;
+        rec->type = d.type;
+        rec->flags = d.flags;
+        rec->key_len = d.key_len;
+        rec->value_len = d.value_len;
+        rec->key = d.key;
+        rec->value = d.value;
+        return 1;
+    }
+}

@@ -1,0 +1,211 @@
+/*
+ * The segment scanner: walks a segment from its header to its end verifying
+ * every frame, and classifies how it ends (DESIGN §4.3):
+ *  - CLEAN:   zeros (or the end of the file) after the last valid frame, and no
+ *             valid frame anywhere beyond;
+ *  - SEALED:  a seal frame ends the segment;
+ *  - TORN:    a damaged frame with no valid frame of this segment after it;
+ *  - CORRUPT: a damaged frame followed by a valid one, or a valid frame that
+ *             contradicts its predecessors (wrong LSN).
+ * Whether TORN is acceptable (only in the newest segment) is recovery's call.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ls_crc32c.h"
+#include "ls_internal.h"
+
+static int all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+/* 1 if a complete frame of segment `seq` with a valid CRC starts at off, else 0; <0 on I/O error. */
+static int valid_frame_at(ls_window *w, uint64_t off, uint64_t seq, ls_frame_header *h) {
+    int rc;
+    const uint8_t *p = ls_window_get(w, off, LS_FRAME_HEADER_SIZE, &rc);
+    if (!p) return rc;
+    uint32_t stored_crc;
+    if (ls_frame_header_decode(p, h, &stored_crc) != LS_FMT_OK || h->segment_seq != seq) return 0;
+    p = ls_window_get(w, off, LS_FRAME_HEADER_SIZE + (size_t)h->stored_len, &rc);
+    if (!p) return rc;
+    return ls_frame_crc(p, p + LS_FRAME_HEADER_SIZE, h->stored_len) == stored_crc;
+}
+
+/* Looks for a valid frame of this segment at any aligned offset in [from, end of file).
+ * Returns 1 and its offset, 0 if none, <0 on I/O error. */
+static int find_valid_frame(ls_window *w, uint64_t from, uint64_t seq, uint64_t *found) {
+    const uint32_t magic = LS_FRAME_MAGIC;
+    for (uint64_t off = ls_align_up(from, LS_FRAME_ALIGN); off + LS_FRAME_HEADER_SIZE <= w->file_size;
+         off += LS_FRAME_ALIGN) {
+        int rc;
+        const uint8_t *p = ls_window_get(w, off, 4, &rc);
+        if (!p) return rc;
+        if (ls_get_u32(p) != magic) continue;
+        ls_frame_header h;
+        rc = valid_frame_at(w, off, seq, &h);
+        if (rc < 0) return rc;
+        if (rc == 1) {
+            *found = off;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void set_detail(ls_scan_result *res, const char *fmt, uint64_t a, uint64_t b) {
+    snprintf(res->detail, sizeof res->detail, fmt, a, b);
+}
+
+/* Damage at `off`: torn if nothing valid follows, corrupt otherwise. */
+static int classify_damage(ls_window *w, uint64_t off, uint64_t seq, ls_scan_result *res, const char *what) {
+    uint64_t later;
+    int rc = find_valid_frame(w, off + LS_FRAME_ALIGN, seq, &later);
+    if (rc < 0) return rc;
+    res->bad_offset = off;
+    res->data_end = off;
+    if (rc == 1) {
+        res->end = LS_SCAN_CORRUPT;
+        snprintf(res->detail, sizeof res->detail, "%s at offset %" PRIu64 " followed by a valid frame at offset %" PRIu64,
+                 what, off, later);
+    } else {
+        res->end = LS_SCAN_TORN;
+        snprintf(res->detail, sizeof res->detail, "%s at offset %" PRIu64 " with nothing valid after it", what, off);
+    }
+    return 0;
+}
+
+static const char *damage_name(int fmt_rc) {
+    switch (fmt_rc) {
+    case LS_FMT_TRUNCATED: return "truncated frame";
+    case LS_FMT_BAD_MAGIC: return "bad frame magic";
+    case LS_FMT_BAD_CRC: return "frame checksum mismatch";
+    default: return "invalid frame header field";
+    }
+}
+
+/* Walks the frames after the header. */
+static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void *ctx, ls_scan_result *res) {
+    uint64_t off = LS_SEGMENT_HEADER_SIZE;
+    uint64_t next_lsn = res->header.base_lsn;
+    for (;;) {
+        int rc;
+        const uint8_t *p = ls_window_get(w, off, LS_FRAME_HEADER_SIZE, &rc);
+        if (!p && rc < 0) return rc;
+        if (!p || all_zero(p, LS_FRAME_HEADER_SIZE)) {
+            /* End of the written part, if nothing valid follows. */
+            uint64_t tail = w->file_size > off ? w->file_size - off : 0;
+            const uint8_t *rest = tail ? ls_window_get(w, off, (size_t)tail, &rc) : NULL;
+            if (tail && !p && rest && !all_zero(rest, (size_t)tail)) return classify_damage(w, off, seq, res, "truncated frame");
+            if (rc < 0) return rc;
+            uint64_t later;
+            rc = find_valid_frame(w, off, seq, &later);
+            if (rc < 0) return rc;
+            res->data_end = off;
+            if (rc == 1) {
+                res->end = LS_SCAN_CORRUPT;
+                res->bad_offset = off;
+                set_detail(res, "zeroed frame at offset %" PRIu64 " followed by a valid frame at offset %" PRIu64, off, later);
+            } else {
+                res->end = LS_SCAN_CLEAN;
+            }
+            return 0;
+        }
+        ls_frame_header h;
+        uint32_t stored_crc;
+        int frc = ls_frame_header_decode(p, &h, &stored_crc);
+        if (frc == LS_FMT_OK && h.segment_seq != seq) frc = LS_FMT_BAD_FIELD;
+        const uint8_t *frame = NULL;
+        if (frc == LS_FMT_OK) {
+            frame = ls_window_get(w, off, LS_FRAME_HEADER_SIZE + (size_t)h.stored_len, &rc);
+            if (!frame && rc < 0) return rc;
+            if (!frame) frc = LS_FMT_TRUNCATED;
+            else if (ls_frame_crc(frame, frame + LS_FRAME_HEADER_SIZE, h.stored_len) != stored_crc) frc = LS_FMT_BAD_CRC;
+        }
+        if (frc != LS_FMT_OK) return classify_damage(w, off, seq, res, damage_name(frc));
+        if (h.first_lsn != next_lsn) {
+            res->end = LS_SCAN_CORRUPT;
+            res->bad_offset = off;
+            snprintf(res->detail, sizeof res->detail, "frame at offset %" PRIu64 " has first LSN %" PRIu64 " where %" PRIu64 " was expected",
+                     off, h.first_lsn, next_lsn);
+            return 0;
+        }
+        const uint8_t *body = frame + LS_FRAME_HEADER_SIZE;
+        if (h.flags & LS_FRAME_F_SEAL) {
+            if (ls_get_u64(body) != next_lsn - 1 || ls_get_u64(body + 8) != off) {
+                res->end = LS_SCAN_CORRUPT;
+                res->bad_offset = off;
+                set_detail(res, "seal frame at offset %" PRIu64 " disagrees with the frames before it (last LSN %" PRIu64 ")",
+                           off, next_lsn - 1);
+                return 0;
+            }
+            res->end = LS_SCAN_SEALED;
+            res->data_end = off;
+            return 0;
+        }
+        if (visit && visit(ctx, off, &h, body)) {
+            res->data_end = off + ls_frame_disk_size(h.stored_len);
+            res->end = LS_SCAN_CLEAN;
+            return 0;
+        }
+        res->frames++;
+        res->records += h.record_count;
+        next_lsn += h.record_count;
+        res->last_lsn = next_lsn - 1;
+        off += ls_frame_disk_size(h.stored_len);
+        res->data_end = off;
+    }
+}
+
+int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, ls_frame_visitor visit, void *ctx,
+                    ls_scan_result *res, ls_error *err) {
+    memset(res, 0, sizeof *res);
+    int64_t size = io->vt->file_size(io, fd);
+    if (size < 0) return ls_err_set(err, LS_E_IO, (int)-size, path, "cannot stat segment");
+    res->file_size = (uint64_t)size;
+    ls_window w;
+    if (ls_window_init(&w, io, fd, (uint64_t)size) < 0) return ls_err_set(err, LS_E_NOMEM, ENOMEM, path, "out of memory");
+    int rc;
+    const uint8_t *hdr = ls_window_get(&w, 0, LS_SEGMENT_HEADER_SIZE, &rc);
+    if (!hdr && rc < 0) goto io_error;
+    if (!hdr || all_zero(hdr, LS_SEGMENT_HEADER_SIZE)) {
+        /* Prepared but never written, unless frames follow a lost header. */
+        res->header_state = 1;
+        uint64_t later;
+        rc = find_valid_frame(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later);
+        if (rc < 0) goto io_error;
+        res->end = rc == 1 ? LS_SCAN_CORRUPT : LS_SCAN_CLEAN;
+        if (rc == 1) {
+            res->bad_offset = 0;
+            snprintf(res->detail, sizeof res->detail, "segment header is zeros but a valid frame follows at offset %" PRIu64, later);
+        }
+        ls_window_free(&w);
+        return 0;
+    }
+    int hrc = ls_segment_header_decode(hdr, &res->header);
+    if (hrc == LS_FMT_OK && res->header.sequence != expected_seq) hrc = LS_FMT_BAD_FIELD;
+    if (hrc != LS_FMT_OK) {
+        res->header_state = -1;
+        uint64_t later;
+        rc = find_valid_frame(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later);
+        if (rc < 0) goto io_error;
+        res->bad_offset = 0;
+        res->end = rc == 1 ? LS_SCAN_CORRUPT : LS_SCAN_TORN;
+        snprintf(res->detail, sizeof res->detail, "segment header is damaged (%s)",
+                 hrc == LS_FMT_BAD_FIELD ? "unexpected version, size or sequence" : "bad magic or checksum");
+        ls_window_free(&w);
+        return 0;
+    }
+    res->first_lsn = res->header.base_lsn;
+    res->last_lsn = res->header.base_lsn - 1;
+    rc = scan_frames(&w, expected_seq, visit, ctx, res);
+    if (rc < 0) goto io_error;
+    ls_window_free(&w);
+    return 0;
+io_error:
+    ls_window_free(&w);
+    return ls_err_set(err, LS_E_IO, -rc, path, "cannot read segment");
+}

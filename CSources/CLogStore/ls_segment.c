@@ -1,0 +1,130 @@
+/*
+ * Segment files: naming, preparation ahead of use, and sealing.
+ *
+ * A segment is prepared before the writer needs it, by the preparer thread:
+ * created under a ".tmp" name, preallocated, zero-filled (so the writer's
+ * appends overwrite written blocks, which makes each fdatasync cheaper than
+ * one that must also allocate or convert extents), fsynced, renamed to its
+ * final name and published with an fsync of the directory (DESIGN §4.5). Its
+ * header is written by the writer together with the segment's first frames,
+ * because only then is the base LSN known: a header of zeros therefore means
+ * "prepared, never used".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_crc32c.h"
+#include "ls_internal.h"
+
+#define LS_SEGMENT_PREFIX "seg-"
+#define LS_SEGMENT_SUFFIX ".log"
+#define LS_TMP_SUFFIX ".tmp"
+
+void ls_segment_path(char *out, size_t cap, const char *dir, uint64_t writer_id, uint64_t seq) {
+    snprintf(out, cap, "%s/" LS_SEGMENT_PREFIX "%016" PRIx64 "-%016" PRIx64 LS_SEGMENT_SUFFIX, dir, writer_id, seq);
+}
+
+static int parse_hex16(const char *s, uint64_t *out) {
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else return 0;
+        v = (v << 4) | (uint64_t)d;
+    }
+    *out = v;
+    return 1;
+}
+
+int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq) {
+    /* "seg-" 16 hex "-" 16 hex ".log" */
+    const size_t prefix = sizeof LS_SEGMENT_PREFIX - 1, suffix = sizeof LS_SEGMENT_SUFFIX - 1;
+    if (strlen(name) != prefix + 16 + 1 + 16 + suffix) return 0;
+    if (memcmp(name, LS_SEGMENT_PREFIX, prefix) != 0) return 0;
+    if (name[prefix + 16] != '-') return 0;
+    if (strcmp(name + prefix + 33, LS_SEGMENT_SUFFIX) != 0) return 0;
+    return parse_hex16(name + prefix, writer_id) && parse_hex16(name + prefix + 17, seq);
+}
+
+/* Writes zeros over [0, size) so later writes overwrite allocated, written blocks. */
+static int zero_fill(ls_io *io, int fd, uint64_t size) {
+    uint8_t *zeros = calloc(1, LS_PREWRITE_CHUNK);
+    if (!zeros) return -ENOMEM;
+    int rc = 0;
+    for (uint64_t off = 0; off < size && rc == 0; off += LS_PREWRITE_CHUNK) {
+        uint64_t n = size - off < LS_PREWRITE_CHUNK ? size - off : LS_PREWRITE_CHUNK;
+        rc = ls_io_write_full(io, fd, zeros, (size_t)n, (off_t)off);
+    }
+    free(zeros);
+    return rc;
+}
+
+/* Reserves the file's blocks. Where the file system refuses fallocate (some FUSE and NFS
+ * mounts answer EOPNOTSUPP), setting the size is the fallback; zero-filling then allocates. */
+static int preallocate(ls_io *io, int fd, uint64_t size) {
+    int rc = io->vt->fallocate(io, fd, 0, (off_t)size);
+    if (rc == -EOPNOTSUPP || rc == -ENOSYS) rc = io->vt->ftruncate(io, fd, (off_t)size);
+    return rc;
+}
+
+int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err) {
+    ls_io *io = log->io;
+    char tmp[LS_PATH_MAX + 8];
+    ls_segment_path(out->path, sizeof out->path, log->dir, log->writer_id, seq);
+    snprintf(tmp, sizeof tmp, "%s" LS_TMP_SUFFIX, out->path);
+    out->seq = seq;
+    out->fd = -1;
+
+    int fd = io->vt->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, tmp, "cannot create segment file");
+    const char *step = "preallocate";
+    int rc = preallocate(io, fd, log->cfg.segment_size);
+    if (rc == 0 && !log->cfg.no_prewrite) {
+        step = "zero-fill";
+        rc = zero_fill(io, fd, log->cfg.segment_size);
+    }
+    if (rc == 0) {
+        step = "fsync";
+        rc = io->vt->fsync(io, fd);
+    }
+    if (rc == 0) {
+        step = "rename";
+        rc = io->vt->rename(io, tmp, out->path);
+    }
+    if (rc == 0) {
+        step = "fsync the directory of";
+        rc = io->vt->fsync_dir(io, log->dir);
+    }
+    if (rc < 0) {
+        io->vt->close(io, fd);
+        io->vt->unlink(io, tmp); /* best effort: a leftover .tmp is removed at the next open */
+        int code = rc == -ENOSPC ? LS_E_NOSPACE : LS_E_IO;
+        return ls_err_set(err, code, -rc, out->path, "cannot %s a new segment", step);
+    }
+    out->fd = fd;
+    return LS_OK;
+}
+
+int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off) {
+    uint8_t frame[LS_SEAL_FRAME_SIZE];
+    uint8_t *body = frame + LS_FRAME_HEADER_SIZE;
+    ls_put_u64(body, last_lsn);
+    ls_put_u64(body + 8, off);
+    ls_frame_header h = {
+        .stored_len = LS_SEAL_BODY_SIZE,
+        .record_count = 0,
+        .first_lsn = last_lsn + 1, /* the LSN the next record would get */
+        .segment_seq = seq,
+        .flags = LS_FRAME_F_SEAL,
+        .raw_len = LS_SEAL_BODY_SIZE,
+    };
+    ls_frame_header_encode(&h, ls_crc32c_value(body, LS_SEAL_BODY_SIZE), frame);
+    struct iovec iov = {frame, sizeof frame};
+    return io->vt->write_durable(io, fd, &iov, 1, (off_t)off);
+}

@@ -1,0 +1,422 @@
+/*
+ * The group-commit writer thread and the segment preparer thread.
+ *
+ * Appenders link encoded appends (ls_op) onto a queue under `mu`. The writer
+ * takes what is queued, frames it, writes it with one durable write (one
+ * io_uring submission, or pwritev + fdatasync), publishes the durable LSN and
+ * completes every append by callback. While it syncs, the next batch forms.
+ *
+ * Gathering policy. A plain "write as soon as anything is queued" loop wakes on
+ * the first append after a sync and so writes a batch of the one or two
+ * appenders that were quickest to come back, leaving the rest for the next
+ * sync. Instead the writer expects as many appends as were in flight around
+ * the last sync (the last batch plus what queued up during it) and waits for
+ * that many, but never longer than `linger_max_us` in total and never longer
+ * than a quarter of it since the last arrival. One appender therefore never
+ * waits; sixteen are gathered into one fdatasync. Appenders signal the writer
+ * only when the count it waits for is reached, not on every append.
+ *
+ * Invariants:
+ *  - Appends are written in queue order, and LSNs are assigned at write time,
+ *    so LSN order is commit order and LSNs are dense.
+ *  - durable_lsn only grows, and only after write_durable returned success for
+ *    every byte up to it.
+ *  - After a failed durable write, `failed` is set and nothing is written again
+ *    (fail-stop, DESIGN §4.4).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_crc32c.h"
+#include "ls_internal.h"
+
+/* Pause between arrivals after which the writer stops waiting for more: a fraction of the
+ * total linger, so a batch is not held back by an appender that is not coming. */
+#define LS_LINGER_GAP_DIVISOR 4
+
+static void abs_deadline(struct timespec *ts, uint64_t deadline_ns) {
+    ts->tv_sec = (time_t)(deadline_ns / 1000000000u);
+    ts->tv_nsec = (long)(deadline_ns % 1000000000u);
+}
+
+static void atomic_max(_Atomic uint64_t *a, uint64_t v) {
+    uint64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+    while (cur < v && !atomic_compare_exchange_weak_explicit(a, &cur, v, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char *what) {
+    pthread_mutex_lock(&log->mu);
+    if (!log->failed) {
+        log->failed = 1;
+        ls_err_set(&log->failure, code, sys_errno, path, "%s", what);
+    }
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* ---- gathering a batch (mu held) ---- */
+
+static void wait_for_appends(ls_log *log) {
+    while (!log->q_head && !log->closing) {
+        log->writer_sleeping = 1;
+        log->writer_wants = 1;
+        pthread_cond_wait(&log->writer_cv, &log->mu);
+        log->writer_sleeping = 0;
+    }
+}
+
+static void linger_for_expected(ls_log *log) {
+    uint32_t target = log->expected_ops < log->cfg.commit_max_ops ? log->expected_ops : log->cfg.commit_max_ops;
+    if (log->cfg.linger_max_us == 0 || log->q_count >= target || log->closing) return;
+    atomic_fetch_add_explicit(&log->st_linger_waits, 1, memory_order_relaxed);
+    const uint64_t linger_ns = (uint64_t)log->cfg.linger_max_us * 1000u;
+    const uint64_t gap_ns = linger_ns / LS_LINGER_GAP_DIVISOR;
+    const uint64_t start = ls_now_ns();
+    log->q_last_enqueue_ns = start;
+    while (log->q_count < target && !log->closing) {
+        uint64_t deadline = log->q_last_enqueue_ns + gap_ns;
+        if (deadline > start + linger_ns) deadline = start + linger_ns;
+        if (ls_now_ns() >= deadline) break;
+        struct timespec ts;
+        abs_deadline(&ts, deadline);
+        log->writer_sleeping = 1;
+        log->writer_wants = target;
+        pthread_cond_timedwait(&log->writer_cv, &log->mu, &ts);
+        log->writer_sleeping = 0;
+    }
+}
+
+/* Detaches up to the caps from the queue, at least one append. */
+static ls_op *take_batch(ls_log *log, uint32_t *count) {
+    ls_op *head = log->q_head, *last = head;
+    uint32_t n = 1;
+    uint64_t bytes = head->stored_len;
+    while (last->next && n < log->cfg.commit_max_ops && bytes + last->next->stored_len <= log->cfg.commit_max_bytes) {
+        last = last->next;
+        bytes += last->stored_len;
+        n++;
+    }
+    log->q_head = last->next;
+    if (!log->q_head) log->q_tail = NULL;
+    last->next = NULL;
+    log->q_count -= n;
+    log->q_bytes -= bytes;
+    *count = n;
+    return head;
+}
+
+/* Returns the next batch, or NULL when closing and nothing is left. */
+static ls_op *gather(ls_log *log, uint32_t *count) {
+    pthread_mutex_lock(&log->mu);
+    wait_for_appends(log);
+    ls_op *batch = NULL;
+    if (log->q_head) {
+        linger_for_expected(log);
+        batch = take_batch(log, count);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return batch;
+}
+
+/* ---- completing ---- */
+
+static void complete(ls_log *log, ls_op *ops, uint64_t first_lsn, int status, int sys_errno) {
+    uint64_t lsn = first_lsn;
+    while (ops) {
+        ls_op *next = ops->next;
+        log->cfg.on_complete(log->cfg.on_complete_ctx, ops->user, status == 0 ? lsn : 0, ops->record_count, status,
+                             sys_errno);
+        lsn += ops->record_count;
+        free(ops);
+        ops = next;
+    }
+}
+
+/* ---- the preparer thread ---- */
+
+static void *preparer_main(void *arg) {
+    ls_log *log = arg;
+    pthread_mutex_lock(&log->prep_mu);
+    for (;;) {
+        while (log->prep_state != LS_PREP_REQUESTED && !log->prep_stop) pthread_cond_wait(&log->prep_cv, &log->prep_mu);
+        if (log->prep_stop) break;
+        uint64_t seq = log->prep_next_seq;
+        pthread_mutex_unlock(&log->prep_mu);
+        ls_prepared p;
+        ls_error e;
+        int rc = ls_segment_prepare(log, seq, &p, &e);
+        pthread_mutex_lock(&log->prep_mu);
+        if (rc == LS_OK) {
+            log->prepared = p;
+            log->prep_state = LS_PREP_READY;
+            log->prep_next_seq = seq + 1;
+        } else {
+            log->prep_error = e;
+            log->prep_state = LS_PREP_FAILED;
+        }
+        pthread_cond_broadcast(&log->prep_cv);
+    }
+    pthread_mutex_unlock(&log->prep_mu);
+    return NULL;
+}
+
+static void request_preparation(ls_log *log) {
+    pthread_mutex_lock(&log->prep_mu);
+    if (log->prep_state == LS_PREP_IDLE) {
+        log->prep_state = LS_PREP_REQUESTED;
+        pthread_cond_broadcast(&log->prep_cv);
+    }
+    pthread_mutex_unlock(&log->prep_mu);
+}
+
+/* Takes the prepared segment, waiting for the preparer if needed. */
+static int take_prepared(ls_log *log, ls_prepared *out, ls_error *err) {
+    pthread_mutex_lock(&log->prep_mu);
+    if (log->prep_state == LS_PREP_IDLE || log->prep_state == LS_PREP_FAILED) {
+        log->prep_state = LS_PREP_REQUESTED; /* a failed preparation is retried here */
+        pthread_cond_broadcast(&log->prep_cv);
+    }
+    if (log->prep_state == LS_PREP_REQUESTED) atomic_fetch_add_explicit(&log->st_rotation_waits, 1, memory_order_relaxed);
+    while (log->prep_state == LS_PREP_REQUESTED) pthread_cond_wait(&log->prep_cv, &log->prep_mu);
+    int rc = LS_OK;
+    if (log->prep_state == LS_PREP_READY) {
+        *out = log->prepared;
+    } else {
+        *err = log->prep_error;
+        rc = err->code;
+    }
+    log->prep_state = LS_PREP_IDLE;
+    pthread_mutex_unlock(&log->prep_mu);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+static void segment_list_update(ls_log *log, uint64_t seq, uint64_t last_lsn, uint64_t end, int sealed) {
+    pthread_mutex_lock(&log->seg_mu);
+    for (size_t i = log->nsegs; i-- > 0;) {
+        if (log->segs[i].seq == seq) {
+            log->segs[i].last_lsn = last_lsn;
+            log->segs[i].end = end;
+            log->segs[i].sealed = sealed;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log->seg_mu);
+}
+
+/* Seals the active segment and switches to the prepared one. */
+static int rotate(ls_log *log, ls_error *err) {
+    ls_prepared next;
+    int rc = take_prepared(log, &next, err);
+    if (rc != LS_OK) return rc; /* nothing was written: the log stays usable */
+    if (log->active_header_written) {
+        uint64_t last = log->next_lsn - 1;
+        int wrc = ls_segment_write_seal(log->io, log->active_fd, log->active_seq, last, log->active_off);
+        atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
+        if (wrc < 0) {
+            char path[LS_PATH_MAX];
+            ls_segment_path(path, sizeof path, log->dir, log->writer_id, log->active_seq);
+            log->io->vt->close(log->io, next.fd);
+            ls_err_set_at(err, LS_E_UNKNOWN_OUTCOME, -wrc, path, log->active_off, "sealing the segment failed");
+            return LS_E_UNKNOWN_OUTCOME;
+        }
+        segment_list_update(log, log->active_seq, last, log->active_off, 1);
+        atomic_fetch_add_explicit(&log->st_rotations, 1, memory_order_relaxed);
+    } else {
+        /* The active file was never used; the next open removes it. */
+    }
+    log->io->vt->close(log->io, log->active_fd);
+    log->active_fd = next.fd;
+    log->active_seq = next.seq;
+    log->active_off = 0;
+    log->active_header_written = 0;
+    request_preparation(log);
+    return LS_OK;
+}
+
+static int ensure_batch_buf(ls_log *log, size_t need) {
+    if (need <= log->batch_cap) return 0;
+    size_t cap = log->batch_cap ? log->batch_cap : 64 * 1024;
+    while (cap < need) cap *= 2;
+    uint8_t *b = realloc(log->batch_buf, cap);
+    if (!b) return -ENOMEM;
+    log->batch_buf = b;
+    log->batch_cap = cap;
+    return 0;
+}
+
+/* Disk bytes of the frames for this batch: compressed appends are frames of their own,
+ * runs of other appends share one frame. */
+static uint64_t batch_disk_size(const ls_op *ops) {
+    uint64_t total = 0, run = 0;
+    int in_run = 0;
+    for (const ls_op *op = ops; op; op = op->next) {
+        if (op->frame_flags & LS_FRAME_F_ZSTD) {
+            if (in_run) total += ls_frame_disk_size((uint32_t)run);
+            in_run = 0;
+            run = 0;
+            total += ls_frame_disk_size(op->stored_len);
+        } else {
+            in_run = 1;
+            run += op->stored_len;
+        }
+    }
+    if (in_run) total += ls_frame_disk_size((uint32_t)run);
+    return total;
+}
+
+/* Emits one frame at out: header + the payloads of ops [from, to). Returns bytes used. */
+static size_t emit_frame(uint8_t *out, const ls_op *from, const ls_op *to, uint64_t first_lsn, uint64_t seq) {
+    ls_frame_header h = {.first_lsn = first_lsn, .segment_seq = seq, .flags = from->frame_flags};
+    uint32_t crc = 0;
+    uint8_t *p = out + LS_FRAME_HEADER_SIZE;
+    for (const ls_op *op = from; op != to; op = op->next) {
+        memcpy(p, op->payload, op->stored_len);
+        p += op->stored_len;
+        crc = ls_crc32c_combine(crc, op->payload_crc, op->stored_len);
+        h.stored_len += op->stored_len;
+        h.raw_len += op->raw_len;
+        h.record_count += op->record_count;
+    }
+    ls_frame_header_encode(&h, crc, out);
+    size_t used = (size_t)ls_frame_disk_size(h.stored_len);
+    memset(p, 0, used - (size_t)(p - out)); /* padding */
+    return used;
+}
+
+/* Lays out the batch in batch_buf (after `prefix` bytes); returns its length. */
+static size_t build_frames(ls_log *log, const ls_op *ops, size_t prefix, uint64_t first_lsn, uint64_t *frames) {
+    size_t off = prefix;
+    *frames = 0;
+    uint64_t lsn = first_lsn;
+    const ls_op *op = ops;
+    while (op) {
+        const ls_op *end = op->next;
+        uint64_t records = op->record_count;
+        if (!(op->frame_flags & LS_FRAME_F_ZSTD)) {
+            while (end && !(end->frame_flags & LS_FRAME_F_ZSTD)) {
+                records += end->record_count;
+                end = end->next;
+            }
+        }
+        off += emit_frame(log->batch_buf + off, op, end, lsn, log->active_seq);
+        (*frames)++;
+        lsn += records;
+        op = end;
+    }
+    return off;
+}
+
+static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_lsn, ls_error *err) {
+    uint64_t frames_size = batch_disk_size(ops);
+    uint64_t header = log->active_header_written ? 0 : LS_SEGMENT_HEADER_SIZE;
+    if (log->active_off + header + frames_size + LS_SEAL_FRAME_SIZE > log->cfg.segment_size) {
+        int rc = rotate(log, err);
+        if (rc != LS_OK) return rc;
+        header = LS_SEGMENT_HEADER_SIZE;
+    }
+    if (ensure_batch_buf(log, (size_t)(header + frames_size)) < 0)
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch");
+    *first_lsn = log->next_lsn;
+    if (header) {
+        ls_segment_header sh = {LS_FORMAT_VERSION, log->writer_id, log->active_seq, log->next_lsn, log->cfg.segment_size};
+        ls_segment_header_encode(&sh, log->batch_buf);
+    }
+    uint64_t frames;
+    size_t len = build_frames(log, ops, (size_t)header, log->next_lsn, &frames);
+    struct iovec iov = {log->batch_buf, len};
+    uint64_t off = log->active_off;
+    int rc = log->io->vt->write_durable(log->io, log->active_fd, &iov, 1, (off_t)off);
+    atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
+    char path[LS_PATH_MAX];
+    ls_segment_path(path, sizeof path, log->dir, log->writer_id, log->active_seq);
+    if (rc < 0) {
+        return ls_err_set_at(err, LS_E_UNKNOWN_OUTCOME, -rc, path, off + header,
+                             "durable write failed: the outcome of this batch is unknown; the log is stopped "
+                             "(fail-stop) and must be reopened");
+    }
+    uint64_t records = 0;
+    for (const ls_op *op = ops; op; op = op->next) records += op->record_count;
+    if (header) {
+        ls_segment s = {.seq = log->active_seq, .writer_id = log->writer_id, .base_lsn = log->next_lsn};
+        memcpy(s.path, path, sizeof s.path);
+        if (ls_log_add_segment(log, &s) < 0) return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+        log->active_header_written = 1;
+    }
+    log->next_lsn += records;
+    log->active_off = off + len;
+    segment_list_update(log, log->active_seq, log->next_lsn - 1, log->active_off, 0);
+    atomic_store_explicit(&log->durable_lsn, log->next_lsn - 1, memory_order_release);
+    atomic_fetch_add_explicit(&log->st_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_frames, frames, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_appends, count, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_records, records, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_bytes, len - header, memory_order_relaxed);
+    atomic_max(&log->st_max_batch, count);
+    return LS_OK;
+}
+
+static void *writer_main(void *arg) {
+    ls_log *log = arg;
+    for (;;) {
+        uint32_t count = 0;
+        ls_op *batch = gather(log, &count);
+        if (!batch) break;
+        pthread_mutex_lock(&log->mu);
+        int failed = log->failed;
+        ls_error failure = log->failure;
+        pthread_mutex_unlock(&log->mu);
+        if (failed) {
+            complete(log, batch, 0, LS_E_FAILED, failure.sys_errno);
+            continue;
+        }
+        ls_error err;
+        uint64_t first_lsn = 0;
+        int rc = write_batch(log, batch, count, &first_lsn, &err);
+        if (rc == LS_E_UNKNOWN_OUTCOME || rc == LS_E_NOMEM) {
+            ls_fail(log, rc, err.sys_errno, err.path, err.message);
+        }
+        /* Expect the appenders of this batch back, plus those that queued meanwhile. */
+        pthread_mutex_lock(&log->mu);
+        log->expected_ops = count + log->q_count;
+        pthread_mutex_unlock(&log->mu);
+        complete(log, batch, first_lsn, rc, rc == LS_OK ? 0 : err.sys_errno);
+    }
+    return NULL;
+}
+
+int ls_writer_start(ls_log *log, ls_error *err) {
+    int rc = pthread_create(&log->prep_thread, NULL, preparer_main, log);
+    if (rc != 0) return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the segment preparer thread");
+    rc = pthread_create(&log->writer_thread, NULL, writer_main, log);
+    if (rc != 0) {
+        pthread_mutex_lock(&log->prep_mu);
+        log->prep_stop = 1;
+        pthread_cond_broadcast(&log->prep_cv);
+        pthread_mutex_unlock(&log->prep_mu);
+        pthread_join(log->prep_thread, NULL);
+        return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the writer thread");
+    }
+    log->threads_started = 1;
+    request_preparation(log);
+    return LS_OK;
+}
+
+void ls_writer_stop(ls_log *log) {
+    if (!log->threads_started) return;
+    pthread_mutex_lock(&log->mu);
+    log->closing = 1;
+    pthread_cond_broadcast(&log->writer_cv);
+    pthread_mutex_unlock(&log->mu);
+    pthread_join(log->writer_thread, NULL);
+    pthread_mutex_lock(&log->prep_mu);
+    log->prep_stop = 1;
+    pthread_cond_broadcast(&log->prep_cv);
+    pthread_mutex_unlock(&log->prep_mu);
+    pthread_join(log->prep_thread, NULL);
+    log->threads_started = 0;
+}
