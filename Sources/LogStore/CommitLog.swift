@@ -1,0 +1,263 @@
+import CLogStore
+
+/// An append-only, crash-safe log of records in segment files, written by one group-commit
+/// writer thread in the C core.
+///
+/// Durability: ``append(_:)`` returns only after the record's bytes and an `fdatasync` (or a
+/// DSYNC write) covering them completed. Concurrent appends share one write and one sync.
+/// After a crash, ``open(directory:configuration:)`` recovers a prefix of the commit order:
+/// if the record with LSN n survived, every smaller LSN did; an append of several records
+/// survives whole or not at all. A failed write or sync stops the log (fail-stop): that
+/// append fails with ``LogError/Kind/outcomeUnknown``, later ones with
+/// ``LogError/Kind/failed``, and the log must be reopened.
+///
+/// Thread safety: every method may be called from any thread or task concurrently. Appends
+/// never block a thread of Swift's cooperative pool: they suspend, and the writer thread
+/// resumes them when their batch is durable.
+public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `handle` and `readers`
+    /// The directory holding the segment files.
+    public let directory: String
+    /// The configuration the log was opened with.
+    public let configuration: LogConfiguration
+    /// What recovery found and did at open.
+    public let recovery: RecoveryReport
+
+    private let lock = ReadWriteLock()
+    private var handle: OpaquePointer?
+    private var readers: [ObjectIdentifier: Unmanaged<CommitLogReader>] = [:]
+
+    /// Opens the log in `directory` (creating it if needed), recovering what is there.
+    ///
+    /// - Throws: ``LogError/Kind/corrupt`` (naming segment and offset) for damage that is not
+    ///   a torn tail; ``LogError/Kind/invalidArgument`` for a bad configuration;
+    ///   ``LogError/Kind/io`` when a system call fails.
+    public static func open(directory: String, configuration: LogConfiguration = .init()) throws(LogError) -> CommitLog {
+        try CommitLog(directory: directory, configuration: configuration, io: nil)
+    }
+
+    /// Opens with an explicit I/O seam (tests pass a fault-injecting one; it is not owned).
+    init(directory: String, configuration: LogConfiguration, io: UnsafeMutablePointer<ls_io>?) throws(LogError) {
+        self.directory = directory
+        self.configuration = configuration
+        var config = ls_log_config()
+        ls_log_config_init(&config)
+        config.segment_size = configuration.segmentSize
+        config.commit_max_ops = UInt32(clamping: configuration.commitMaxOps)
+        config.commit_max_bytes = UInt64(clamping: configuration.commitMaxBytes)
+        config.compress_min_bytes = UInt32(clamping: configuration.compressionThreshold ?? 0)
+        config.compress_level = configuration.compressionLevel
+        config.linger_max_us = configuration.lingerMaxMicroseconds
+        config.no_prewrite = configuration.prewriteSegments ? 0 : 1
+        config.backend = configuration.cBackend
+        config.uring_mode = configuration.cUringMode
+        config.io = io
+        config.on_complete = commitLogCompletion
+        var info = ls_recovery_info()
+        var error = ls_error()
+        var log: OpaquePointer?
+        let status = directory.withCString { dir in
+            config.dir = dir
+            return ls_log_open(&config, &log, &info, &error)
+        }
+        guard status == 0, let log else { throw LogError(error) }
+        handle = log
+        recovery = RecoveryReport(
+            segments: info.segments, frames: info.frames, records: info.records, lastLSN: info.last_lsn,
+            tornTail: info.torn_tail != 0 ? (info.torn_offset, info.torn_bytes) : nil,
+            removedUnusedSegments: info.removed_empty)
+    }
+
+    deinit {
+        // An explicit close() reports errors; here there is no one left to tell.
+        if let handle { ls_log_close(handle, nil) }
+    }
+
+    /// Appends one record and returns its LSN once it is durable.
+    ///
+    /// - Throws: ``LogError/Kind/invalidArgument`` or ``LogError/Kind/tooLarge`` for a bad
+    ///   record (nothing written); ``LogError/Kind/outcomeUnknown`` if its write or sync
+    ///   failed; ``LogError/Kind/failed`` or ``LogError/Kind/closed`` if the log no longer
+    ///   accepts appends; ``LogError/Kind/noSpace`` if it could not be written for lack of space.
+    public func append(_ record: LogRecord) async throws(LogError) -> LSN {
+        try await append(count: 1) { body in
+            record.key.withUnsafeBufferPointer { key in
+                record.value.withUnsafeBufferPointer { value in
+                    var r = ls_record(record, key: key, value: value)
+                    return body(&r)
+                }
+            }
+        }.lowerBound
+    }
+
+    /// Appends several records as one atomic unit (one frame: after a crash all of them
+    /// survive or none does) and returns their LSNs once durable.
+    ///
+    /// - Throws: as ``append(_:)``.
+    public func append(contentsOf records: [LogRecord]) async throws(LogError) -> ClosedRange<LSN> {
+        guard !records.isEmpty else {
+            throw LogError(kind: .invalidArgument, message: "an append needs at least one record")
+        }
+        // The C encoder copies synchronously; one flat buffer keeps every key and value pinned.
+        var flat: [UInt8] = []
+        flat.reserveCapacity(records.reduce(0) { $0 + $1.key.count + $1.value.count })
+        for r in records {
+            flat += r.key
+            flat += r.value
+        }
+        return try await append(count: records.count) { body in
+            flat.withUnsafeBufferPointer { bytes in
+                var cRecords: [ls_record] = []
+                cRecords.reserveCapacity(records.count)
+                var at = 0
+                for r in records {
+                    let key = UnsafeBufferPointer(rebasing: bytes[at..<at + r.key.count])
+                    at += r.key.count
+                    let value = UnsafeBufferPointer(rebasing: bytes[at..<at + r.value.count])
+                    at += r.value.count
+                    cRecords.append(ls_record(r, key: key, value: value))
+                }
+                return cRecords.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+            }
+        }
+    }
+
+    /// Queues an append whose C records `withRecords` provides, and suspends until it completes.
+    private func append(
+        count: Int, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
+    ) async throws(LogError) -> ClosedRange<LSN> {
+        let result: Result<ClosedRange<LSN>, LogError> = await withUnsafeContinuation { continuation in
+            let completion = Unmanaged.passRetained(AppendCompletion(continuation, path: directory))
+            var error = ls_error()
+            let status = lock.withReadLock { () -> Int32 in
+                guard let handle else {
+                    error.code = LS_E_CLOSED.rawValue
+                    return LS_E_CLOSED.rawValue
+                }
+                return withRecords { records in
+                    ls_log_append(handle, records, count, completion.toOpaque(), &error)
+                }
+            }
+            if status != 0 {
+                completion.release()
+                let failure = handle == nil && status == LS_E_CLOSED.rawValue
+                    ? LogError(kind: .closed, path: directory, message: "the log is closed")
+                    : LogError(error)
+                continuation.resume(returning: .failure(failure))
+            }
+        }
+        return try result.get()
+    }
+
+    /// The highest LSN known durable; every smaller LSN is durable too.
+    public var durableLSN: LSN {
+        lock.withReadLock { handle.map { ls_log_durable_lsn($0) } ?? 0 }
+    }
+
+    /// The first failure if the log has failed (fail-stop), else `nil`.
+    public var failure: LogError? {
+        lock.withReadLock {
+            guard let handle else { return nil }
+            var error = ls_error()
+            return ls_log_failure(handle, &error) != 0 ? LogError(error) : nil
+        }
+    }
+
+    /// The writer's counters since open.
+    public var statistics: LogStatistics {
+        lock.withReadLock {
+            var s = ls_log_stats()
+            if let handle { ls_log_stats_get(handle, &s) }
+            return LogStatistics(
+                appends: s.appends, records: s.records, batches: s.batches, frames: s.frames,
+                bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
+                rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, durableLSN: s.durable_lsn,
+                backend: String(cString: ls_backend_name(s.backend)))
+        }
+    }
+
+    /// Reads the durable records with LSN ≥ `lsn`, as they were when this is called,
+    /// verifying every checksum as it goes.
+    public func makeReader(from lsn: LSN = 1) throws(LogError) -> CommitLogReader {
+        try lock.withWriteLock { () throws(LogError) -> CommitLogReader in
+            guard let handle else { throw LogError(kind: .closed, path: directory, message: "the log is closed") }
+            var error = ls_error()
+            var reader: OpaquePointer?
+            guard ls_reader_open(handle, lsn, &reader, &error) == 0, let reader else { throw LogError(error) }
+            let result = CommitLogReader(log: self, reader: reader)
+            readers[ObjectIdentifier(result)] = Unmanaged.passUnretained(result)
+            return result
+        }
+    }
+
+    /// Every durable record with LSN ≥ `lsn`, in LSN order.
+    public func readAll(from lsn: LSN = 1) throws(LogError) -> [LoggedRecord] {
+        let reader = try makeReader(from: lsn)
+        var records: [LoggedRecord] = []
+        while let record = try reader.next() { records.append(record) }
+        return records
+    }
+
+    /// Completes every queued append (durably, unless the log failed), stops the writer and
+    /// closes the files. Open readers end. Later calls throw ``LogError/Kind/closed``.
+    ///
+    /// - Throws: ``LogError/Kind/io`` if closing a file failed.
+    public func close() throws(LogError) {
+        try lock.withWriteLock { () throws(LogError) in
+            guard let log = handle else { return }
+            for reader in readers.values { reader.takeUnretainedValue().invalidate() }
+            readers.removeAll()
+            handle = nil
+            var error = ls_error()
+            if ls_log_close(log, &error) != 0 { throw LogError(error) }
+        }
+    }
+
+    // MARK: reader support (called by CommitLogReader)
+
+    func withOpenLog<T>(_ body: () throws(LogError) -> T) throws(LogError) -> T {
+        try lock.withReadLock { () throws(LogError) -> T in
+            guard handle != nil else { throw LogError(kind: .closed, path: directory, message: "the log is closed") }
+            return try body()
+        }
+    }
+
+    func unregister(_ reader: CommitLogReader) {
+        lock.withWriteLock {
+            if readers.removeValue(forKey: ObjectIdentifier(reader)) != nil { reader.invalidate() }
+        }
+    }
+}
+
+extension ls_record {
+    init(_ record: LogRecord, key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        self.init(
+            type: record.type, flags: record.flags, key_len: UInt32(truncatingIfNeeded: key.count),
+            value_len: UInt32(truncatingIfNeeded: value.count), key: key.baseAddress, value: value.baseAddress)
+    }
+}
+
+/// Carries one suspended append from the C writer thread back to its task.
+private final class AppendCompletion {
+    let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
+    let path: String
+
+    init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>, path: String) {
+        self.continuation = continuation
+        self.path = path
+    }
+}
+
+/// Called by the writer thread once per append, in LSN order. Resuming a continuation only
+/// enqueues its task, so the writer never runs Swift code of the caller.
+private func commitLogCompletion(
+    _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ firstLSN: UInt64, _ count: UInt32,
+    _ status: Int32, _ sysErrno: Int32
+) {
+    let completion = Unmanaged<AppendCompletion>.fromOpaque(user!).takeRetainedValue()
+    if status == 0 {
+        completion.continuation.resume(returning: .success(firstLSN...(firstLSN + UInt64(count) - 1)))
+    } else {
+        completion.continuation.resume(
+            returning: .failure(LogError(status: status, errno: sysErrno, path: completion.path)))
+    }
+}

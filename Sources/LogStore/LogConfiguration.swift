@@ -1,0 +1,68 @@
+import CLogStore
+
+/// How a ``CommitLog`` lays out its files and forms its group commits.
+public struct LogConfiguration: Sendable, Equatable {
+    /// Which kernel interface makes appends durable.
+    public enum Backend: Sendable, Equatable, CustomStringConvertible {
+        /// io_uring when a probe at open succeeds (it can be disabled by sysctl or seccomp), else ``pwritev``.
+        case automatic
+        /// io_uring; opening fails where it is unavailable.
+        case ioUring
+        /// `pwritev` followed by `fdatasync`.
+        case pwritev
+
+        /// "auto", "io_uring" or "pwritev".
+        public var description: String {
+            switch self {
+            case .automatic: "auto"
+            case .ioUring: "io_uring"
+            case .pwritev: "pwritev"
+            }
+        }
+    }
+
+    /// How the io_uring backend makes a write durable.
+    public enum UringMode: Sendable, Equatable {
+        /// A `writev` linked to an `fdatasync`, submitted together.
+        case linkedFdatasync
+        /// One `writev` with `RWF_DSYNC`.
+        case dsyncWrite
+    }
+
+    /// Bytes per segment file (at least 64 KiB, a multiple of 8). Default 64 MiB.
+    public var segmentSize: UInt64 = 64 << 20
+    /// Most appends gathered into one group commit. Default 1024.
+    public var commitMaxOps: Int = 1024
+    /// Most body bytes in one group commit; a larger single append is written alone. Default 4 MiB.
+    public var commitMaxBytes: Int = 4 << 20
+    /// Appends whose encoded records reach this many bytes are zstd-compressed on the caller's
+    /// thread into a frame of their own; `nil` never compresses. Default `nil`.
+    public var compressionThreshold: Int? = nil
+    /// zstd level for compressed appends. Default 1 (fastest).
+    public var compressionLevel: Int32 = 1
+    /// Longest the writer waits for the appends it expects before writing a batch, in
+    /// microseconds; 0 writes as soon as anything is queued. Default 200.
+    public var lingerMaxMicroseconds: UInt32 = 200
+    /// Zero-fill new segments so appends overwrite written blocks (cheaper `fdatasync`s).
+    /// `false` only preallocates. Default `true`.
+    public var prewriteSegments: Bool = true
+    /// The durable-write backend. Default ``Backend/automatic``.
+    public var backend: Backend = .automatic
+    /// How io_uring makes writes durable. Default ``UringMode/linkedFdatasync``.
+    public var uringMode: UringMode = .linkedFdatasync
+
+    /// The defaults above.
+    public init() {}
+
+    var cBackend: ls_backend {
+        switch backend {
+        case .automatic: LS_BACKEND_AUTO
+        case .ioUring: LS_BACKEND_URING
+        case .pwritev: LS_BACKEND_PWRITEV
+        }
+    }
+
+    var cUringMode: ls_uring_mode {
+        uringMode == .dsyncWrite ? LS_URING_DSYNC_WRITE : LS_URING_LINKED_FDATASYNC
+    }
+}

@@ -1,0 +1,86 @@
+/// A log sequence number: the position of a record in the log, starting at 1, dense and
+/// increasing in commit order.
+public typealias LSN = UInt64
+
+/// One record as appended: an upper-layer type and flags, a key and a value.
+public struct LogRecord: Sendable, Hashable {
+    /// The record's type, owned by the upper layer (key-value, Raft...). 0 is reserved.
+    public var type: UInt8
+    /// Flags owned by the upper layer.
+    public var flags: UInt8
+    /// Up to 65,535 bytes.
+    public var key: [UInt8]
+    /// The payload; an append must fit in one frame of a segment.
+    public var value: [UInt8]
+
+    /// Creates a record. `type` must not be 0.
+    public init(type: UInt8 = 1, flags: UInt8 = 0, key: [UInt8] = [], value: [UInt8]) {
+        self.type = type
+        self.flags = flags
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A record read back from the log, with its LSN.
+public struct LoggedRecord: Sendable, Hashable {
+    /// Where the record is in the log.
+    public let lsn: LSN
+    /// The record's content, checksum-verified.
+    public let record: LogRecord
+}
+
+/// What recovery found and did when the log was opened.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Segment files holding data.
+    public let segments: UInt64
+    /// Valid frames (group commits).
+    public let frames: UInt64
+    /// Valid records.
+    public let records: UInt64
+    /// The last LSN in the log; 0 when it is empty.
+    public let lastLSN: LSN
+    /// Where a torn tail (an unacknowledged write cut short by a crash) was cut off the
+    /// newest segment, and how many bytes were dropped; `nil` if there was none.
+    public let tornTail: (offset: UInt64, bytes: UInt64)?
+    /// Prepared segment files that were never used and were removed.
+    public let removedUnusedSegments: UInt64
+
+    /// Compares all fields.
+    public static func == (a: RecoveryReport, b: RecoveryReport) -> Bool {
+        a.segments == b.segments && a.frames == b.frames && a.records == b.records && a.lastLSN == b.lastLSN
+            && a.tornTail?.offset == b.tornTail?.offset && a.tornTail?.bytes == b.tornTail?.bytes
+            && a.removedUnusedSegments == b.removedUnusedSegments
+    }
+}
+
+/// Counters of the writer since the log was opened.
+public struct LogStatistics: Sendable, Equatable {
+    /// Appends made durable.
+    public var appends: UInt64
+    /// Records in them.
+    public var records: UInt64
+    /// Group commits: each is one durable write.
+    public var batches: UInt64
+    /// Frames written.
+    public var frames: UInt64
+    /// Frame bytes written, padding included.
+    public var bytesWritten: UInt64
+    /// `fdatasync` calls or DSYNC writes on the data path (batches plus segment seals).
+    public var syncs: UInt64
+    /// The largest number of appends in one group commit.
+    public var maxBatch: UInt64
+    /// Segments sealed by rotation.
+    public var rotations: UInt64
+    /// Rotations that had to wait for the next segment to be prepared.
+    public var rotationWaits: UInt64
+    /// Batches for which the writer waited for appends it expected.
+    public var lingerWaits: UInt64
+    /// The highest durable LSN.
+    public var durableLSN: LSN
+    /// The backend in use: "io_uring" or "pwritev".
+    public var backend: String
+
+    /// Mean appends per group commit.
+    public var meanBatch: Double { batches == 0 ? 0 : Double(appends) / Double(batches) }
+}

@@ -1,0 +1,48 @@
+import Foundation
+@testable import LogStore
+
+/// A fresh directory under the system temp dir, removed when the value is released.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init(_ label: String = "logstore-test") {
+        let base = FileManager.default.temporaryDirectory.path
+        let dir = "\(base)/\(label)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        path = dir
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// The log directory inside it.
+    var logPath: String { path + "/log" }
+}
+
+/// A small configuration so tests rotate segments quickly.
+func smallSegments(_ backend: LogConfiguration.Backend = .automatic, segmentSize: UInt64 = 64 * 1024)
+    -> LogConfiguration
+{
+    var c = LogConfiguration()
+    c.segmentSize = segmentSize
+    c.backend = backend
+    return c
+}
+
+/// Both durable-write backends, for tests that must pass on each.
+let bothBackends: [LogConfiguration.Backend] = [.ioUring, .pwritev]
+
+/// The value a test writes for (writer, sequence): recognisable and checkable after recovery.
+func testValue(writer: Int, seq: Int, size: Int = 40) -> [UInt8] {
+    var bytes = Array("w\(writer)-s\(seq)-".utf8)
+    while bytes.count < size { bytes.append(UInt8(truncatingIfNeeded: bytes.count &* 31 &+ seq)) }
+    return bytes
+}
+
+/// Segment files of a log directory, sorted by name (= by writer and sequence within a writer).
+func segmentFiles(_ dir: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+    return names.filter { $0.hasPrefix("seg-") && $0.hasSuffix(".log") }.sorted {
+        // Sort by the sequence part (after the second '-').
+        $0.split(separator: "-")[2] < $1.split(separator: "-")[2]
+    }.map { dir + "/" + $0 }
+}
