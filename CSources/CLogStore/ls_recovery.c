@@ -128,9 +128,10 @@ static int check_older(const found_list *l, size_t newest, ls_error *err) {
     }
     for (size_t i = 1; i <= newest; i++) {
         const found_segment *p = &l->v[i - 1], *f = &l->v[i];
-        if (f->seq != p->seq + 1) return corrupt(err, f, 0, "a segment is missing before this one (sequence gap)");
+        /* Sequence numbers may skip (prepared segments that were never used are removed);
+         * LSNs may not: a missing segment with data shows as an LSN gap. */
         if (f->scan.header.base_lsn != p->scan.last_lsn + 1)
-            return corrupt(err, f, 0, "base LSN does not follow the previous segment's last LSN");
+            return corrupt(err, f, 0, "base LSN does not follow the previous segment's last LSN (a segment is missing)");
     }
     return LS_OK;
 }

@@ -87,6 +87,18 @@ static const char *damage_name(int fmt_rc) {
     }
 }
 
+/* The padding after a frame body is not covered by the CRC, so it must be zero. The frame
+ * pointer the caller holds may be invalidated: it re-fetches the frame afterwards. */
+static int padding_is_zero(ls_window *w, uint64_t off, const ls_frame_header *h, int *rc) {
+    uint64_t body_end = off + LS_FRAME_HEADER_SIZE + h->stored_len;
+    uint64_t frame_end = off + ls_frame_disk_size(h->stored_len);
+    *rc = 0;
+    if (frame_end == body_end) return 1;
+    const uint8_t *pad = ls_window_get(w, body_end, (size_t)(frame_end - body_end), rc);
+    if (!pad) return *rc < 0 ? 0 : 1; /* a file ending inside padding is caught as a truncated frame next */
+    return all_zero(pad, (size_t)(frame_end - body_end));
+}
+
 /* Walks the frames after the header. */
 static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void *ctx, ls_scan_result *res) {
     uint64_t off = LS_SEGMENT_HEADER_SIZE;
@@ -125,6 +137,10 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
             if (!frame) frc = LS_FMT_TRUNCATED;
             else if (ls_frame_crc(frame, frame + LS_FRAME_HEADER_SIZE, h.stored_len) != stored_crc) frc = LS_FMT_BAD_CRC;
         }
+        if (frc == LS_FMT_OK && !padding_is_zero(w, off, &h, &rc)) {
+            if (rc < 0) return rc;
+            frc = LS_FMT_BAD_FIELD;
+        }
         if (frc != LS_FMT_OK) return classify_damage(w, off, seq, res, damage_name(frc));
         if (h.first_lsn != next_lsn) {
             res->end = LS_SCAN_CORRUPT;
@@ -133,6 +149,9 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
                      off, h.first_lsn, next_lsn);
             return 0;
         }
+        /* The padding check may have moved the window: fetch the frame again. */
+        frame = ls_window_get(w, off, LS_FRAME_HEADER_SIZE + (size_t)h.stored_len, &rc);
+        if (!frame) return rc < 0 ? rc : classify_damage(w, off, seq, res, "truncated frame");
         const uint8_t *body = frame + LS_FRAME_HEADER_SIZE;
         if (h.flags & LS_FRAME_F_SEAL) {
             if (ls_get_u64(body) != next_lsn - 1 || ls_get_u64(body + 8) != off) {

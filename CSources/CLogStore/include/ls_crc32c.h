@@ -7,6 +7,10 @@
  * carry-less multiply or a table-driven shift) and a portable slicing-by-8
  * table implementation. Both give identical results.
  *
+ * Thread safety: every function may be called from any thread. The first call
+ * builds the tables and picks the implementation under pthread_once; later
+ * calls take no lock (one atomic load of the chosen function).
+ *
  * Stored CRCs are *masked* (LevelDB's rule): a CRC computed over data that
  * itself contains an embedded CRC is otherwise prone to trivial collisions.
  */
