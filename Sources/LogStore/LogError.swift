@@ -100,9 +100,9 @@ extension LogError {
         let message: String
         switch kind {
         case .outcomeUnknown:
-            message = "the durable write of this append failed; it may or may not be on disk. The log stopped (fail-stop): reopen it to find out"
+            message = "outcome unknown: the durable write of this append failed, so it may or may not be on disk. The log stopped (fail-stop): reopen it to find out"
         case .failed:
-            message = "the log stopped after an earlier write failure whose outcome is unknown; this append was not written. Reopen the log"
+            message = "the log stopped after an earlier write failed (outcome unknown); this append was not written. Reopen the log"
         case .noSpace:
             message = "no space for a new segment; this append was not written"
         default:
