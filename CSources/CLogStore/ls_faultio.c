@@ -23,8 +23,9 @@
  *   - SYNC_EIO: write_durable writes all its bytes with plain pwrites, leaves
  *     them unsynced and returns -EIO. fsync / fdatasync / fsync_dir return -EIO
  *     and sync nothing (unsynced data stays unsynced). Any other call: EIO.
- *   - Random crash (ls_faultio_plan_random_crash): TORN_CRASH at a byte drawn
- *     from the seed when planned.
+ *   - Random crash (ls_faultio_plan_random_crash): TORN_CRASH at a call index
+ *     in [lo, hi) (lo if that is empty) and a byte, both drawn from the seed
+ *     when planned.
  *  Once crashed, every call returns -EIO and reaches nothing, except close,
  *  which still closes the inner descriptor (the log under test closes its
  *  files; leaking them would exhaust the process) and then returns -EIO.
@@ -44,16 +45,20 @@
  *  opened; a descriptor of a file unlinked or replaced is no longer tracked).
  *  Writes through descriptors opened elsewhere, and O_APPEND, are not modeled.
  *
+ *  A write_durable whose inner call fails leaves all its bytes unsynced (any of
+ *  them may have landed).
+ *
  *  Directory entries. A file created by open(O_CREAT) and a rename are unsynced
  *  entries of the parent directory (a rename: of the destination's directory)
- *  until fsync_dir of that directory succeeds. unlink and mkdir are durable at
- *  once (keeping the content of an unlinked file is not worth it here). A
- *  rename that replaced a file keeps a copy of the replaced file's bytes, so
- *  undoing it brings the old file back (with mode 0644; its own unsynced writes
- *  count as survived). Paths are compared after removing "//", "/./" and a
- *  trailing "/", never resolved: spell them consistently. Renaming directories
- *  is forwarded but not modeled (a rename onto a directory counts as durable;
- *  files inside a renamed directory are not followed).
+ *  until fsync_dir of that directory (or fsync of a descriptor opened on it)
+ *  succeeds. unlink and mkdir are durable at once (keeping the content of an
+ *  unlinked file is not worth it here). A rename that replaced a file keeps a
+ *  copy of the replaced file's bytes, so undoing it brings the old file back
+ *  (with mode 0644; its own unsynced writes count as survived). Paths are
+ *  compared after removing "//", "/./" and a trailing "/", never resolved:
+ *  spell them consistently. Renaming directories is forwarded but not modeled
+ *  (a rename onto a directory counts as durable; files inside a renamed
+ *  directory are not followed).
  *
  *  The crash (ls_faultio_apply_crash), all choices from the seed's generator:
  *   1. each directory keeps a random prefix of its unsynced entries (in call
@@ -65,17 +70,24 @@
  *      file the write extended is cut back to its old size, or zero-filled
  *      where a newer surviving write lies beyond). Where unsynced writes
  *      overlap, undoing an older one also undoes the overlapped part of newer
- *      ones: still a state some power cut could leave, sector by sector;
+ *      ones: every byte still holds a value it held since its last sync;
  *   3. every file and directory touched is fsynced. Afterwards everything is
  *      durable and a second call does nothing (and returns the first result).
  *
  *  Determinism: the generator (splitmix64) is drawn only by the planning calls
  *  and by apply_crash, so one seed and one sequence of calls give one outcome.
+ *  (Call indices interleave across threads: to aim at the writer thread
+ *  alone, plan by write_durable ordinal.)
+ *
+ *  Errors: apply_crash returns the first error of the real file system. The
+ *  planning calls return nothing, so running out of memory while bookkeeping
+ *  anywhere is remembered and returned by apply_crash instead: never lost.
  *
  *  Thread safety: one pthread mutex guards all state. It is held across inner
  *  calls that change the namespace or the descriptor table (open, close,
- *  rename, unlink, ftruncate, fallocate) so that bookkeeping and file system
- *  agree, but not across data writes, reads and syncs.
+ *  rename, unlink, ftruncate, fallocate) and while reading the bytes a write
+ *  will overwrite, so that bookkeeping and file system agree; not across the
+ *  data writes, reads and syncs themselves.
  */
 #include "ls_faultio.h"
 
@@ -841,7 +853,10 @@ static ssize_t lsf_pwrite(ls_io *io, int fd, const void *buf, size_t len, off_t 
     lsf_undo u;
     int err;
     lsf_node *node = lsf_prepare_write(f, fd, off, n, &u, &err);
-    if (err) return err;
+    if (err) {
+        lsf_commit_write(f, NULL, &u, 0, torn); /* a planned crash still happens */
+        return torn ? -EIO : err;
+    }
     ssize_t w = 0;
     if (torn) (void)lsf_write_full(f, fd, buf, n, off); /* crashing anyway: an error changes nothing */
     else if (n > 0) w = f->inner->vt->pwrite(f->inner, fd, buf, n, off);
@@ -851,11 +866,16 @@ static ssize_t lsf_pwrite(ls_io *io, int fd, const void *buf, size_t len, off_t 
     return w;
 }
 
-/* Records completed before c->seq on fd's file are durable. */
+/* Records completed before c->seq on fd's file are durable; if the descriptor is
+ * an opened directory, so are its entries (fsync of a directory is fsync_dir). */
 static void lsf_file_synced(ls_faultio *f, int fd, const lsf_call *c) {
     lsf_lock(f);
     lsf_node *n = lsf_fd_node(f, fd);
     if (n) lsf_node_synced(n, c->seq);
+    if (n && n->path) {
+        lsf_dir_sync s = {.dir = n->path, .seq = c->seq};
+        lsf_entries_filter(f, lsf_entry_synced_by, &s);
+    }
     lsf_unlock(f);
 }
 
@@ -1056,7 +1076,11 @@ static int lsf_write_durable(ls_io *io, int fd, const struct iovec *iov, int iov
     lsf_undo u;
     int err;
     lsf_node *node = lsf_prepare_write(f, fd, off, total, &u, &err);
-    if (err) return err;
+    const bool torn = c.kind == LS_FAULT_TORN_CRASH;
+    if (err) {
+        lsf_commit_write(f, NULL, &u, 0, torn); /* a planned crash still happens */
+        return torn ? -EIO : err;
+    }
     if (c.kind == LS_FAULT_NONE) {
         int rc = f->inner->vt->write_durable(f->inner, fd, iov, iovcnt, off);
         if (rc == 0) {
@@ -1067,7 +1091,6 @@ static int lsf_write_durable(ls_io *io, int fd, const struct iovec *iov, int iov
         lsf_commit_write(f, node, &u, total, false); /* outcome unknown: any of it may land */
         return rc;
     }
-    const bool torn = c.kind == LS_FAULT_TORN_CRASH;
     size_t n = torn ? lsf_cut(&c, total) : total;
     int rc = lsf_write_iov_prefix(f, fd, iov, iovcnt, off, n);
     lsf_commit_write(f, node, &u, n, torn);
@@ -1077,8 +1100,21 @@ static int lsf_write_durable(ls_io *io, int fd, const struct iovec *iov, int iov
 static void lsf_destroy(ls_io *io);
 
 static const ls_io_vtable lsf_vtable = {
-    lsf_open,     lsf_close,  lsf_pread, lsf_pwrite, lsf_fsync,     lsf_fdatasync,     lsf_fallocate, lsf_ftruncate,
-    lsf_file_size, lsf_rename, lsf_unlink, lsf_mkdir, lsf_fsync_dir, lsf_write_durable, lsf_destroy,
+    .open = lsf_open,
+    .close = lsf_close,
+    .pread = lsf_pread,
+    .pwrite = lsf_pwrite,
+    .fsync = lsf_fsync,
+    .fdatasync = lsf_fdatasync,
+    .fallocate = lsf_fallocate,
+    .ftruncate = lsf_ftruncate,
+    .file_size = lsf_file_size,
+    .rename = lsf_rename,
+    .unlink = lsf_unlink,
+    .mkdir = lsf_mkdir,
+    .fsync_dir = lsf_fsync_dir,
+    .write_durable = lsf_write_durable,
+    .destroy = lsf_destroy,
 };
 
 /* ------------------------------------------------------------------------ */
