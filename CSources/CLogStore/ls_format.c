@@ -69,6 +69,8 @@ int ls_segment_header_decode(const uint8_t in[LS_SEGMENT_HEADER_SIZE], ls_segmen
     if (h->version != LS_FORMAT_VERSION) return LS_FMT_BAD_FIELD;
     if (ls_get_u32(in + SEG_OFF_HEADER_SIZE) != LS_SEGMENT_HEADER_SIZE) return LS_FMT_BAD_FIELD;
     if (h->base_lsn == 0) return LS_FMT_BAD_FIELD; /* LSNs start at 1 */
+    for (int i = SEG_OFF_SIZE + 8; i < LS_SEGMENT_HEADER_CRC_OFFSET; i++)
+        if (in[i] != 0) return LS_FMT_BAD_FIELD; /* reserved */
     return LS_FMT_OK;
 }
 

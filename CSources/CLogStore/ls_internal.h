@@ -18,8 +18,8 @@
 /* Bytes every segment keeps free for its seal frame. */
 #define LS_SEAL_FRAME_SIZE (LS_FRAME_HEADER_SIZE + LS_SEAL_BODY_SIZE)
 #define LS_MIN_SEGMENT_SIZE (64u * 1024u)
-/* A batch is written with one pwritev/writev: header, body, padding per frame. */
-#define LS_MAX_IOV 64
+/* Largest segment: a frame body's length is a u32, and a segment must hold its frame. */
+#define LS_MAX_SEGMENT_SIZE (1ull << 30)
 
 /* One queued append: its records encoded (and maybe compressed) by the caller. */
 typedef struct ls_op {
@@ -27,9 +27,9 @@ typedef struct ls_op {
     void *user;
     uint32_t record_count;
     uint32_t stored_len;  /* payload bytes as written */
-    uint32_t raw_len;     /* payload bytes before compression */
+    uint32_t raw_len;     /* payload bytes with a container expanded */
     uint32_t payload_crc; /* unmasked CRC32C of payload[0..stored_len) */
-    uint16_t frame_flags; /* LS_FRAME_F_ZSTD: this op is a frame of its own */
+    uint16_t frame_flags; /* LS_FRAME_F_ZSTD: the payload is one zstd container record */
     uint8_t payload[];
 } ls_op;
 
@@ -146,7 +146,7 @@ const uint8_t *ls_window_get(ls_window *w, uint64_t off, size_t n, int *rc);
 
 /* ---- scanning (ls_scan.c) ---- */
 typedef enum ls_scan_end {
-    LS_SCAN_CLEAN = 0,  /* zeros (or end of file) after the last frame, nothing valid beyond */
+    LS_SCAN_CLEAN = 0,  /* a zeroed header (or end of file) after the last frame, nothing valid beyond */
     LS_SCAN_SEALED = 1, /* a seal frame ends the segment */
     LS_SCAN_TORN = 2,   /* a damaged frame with nothing valid after it */
     LS_SCAN_CORRUPT = 3 /* damage followed by a valid frame, or an inconsistent frame */
@@ -192,5 +192,7 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 
 /* ---- segment list (ls_log.c) ---- */
 int ls_log_add_segment(ls_log *log, const ls_segment *s);
+/* Makes room for one more segment so a later ls_log_add_segment cannot fail. */
+int ls_log_reserve_segment(ls_log *log);
 
 #endif /* LS_INTERNAL_H */

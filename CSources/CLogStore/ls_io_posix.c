@@ -23,6 +23,9 @@ typedef struct ls_posix_io {
     ls_io base;
     ls_uring_mode uring_mode;
     int ring_ready;
+    /* Set when the ring failed in a way that may leave entries or completions in it; every
+     * later durable write then fails (the log is fail-stop after the first failure anyway). */
+    int ring_broken;
     struct io_uring ring; /* used by write_durable only, i.e. by the writer thread alone */
 } ls_posix_io;
 
@@ -116,6 +119,7 @@ static int px_fsync_dir(ls_io *io, const char *path) {
     return rc;
 }
 
+
 static size_t iov_total(const struct iovec *iov, int iovcnt) {
     size_t n = 0;
     for (int i = 0; i < iovcnt; i++) n += iov[i].iov_len;
@@ -124,15 +128,17 @@ static size_t iov_total(const struct iovec *iov, int iovcnt) {
 
 /* Writes every byte of iov at off with pwritev, continuing after short writes. */
 static int pwritev_all(int fd, const struct iovec *iov, int iovcnt, off_t off) {
-    struct iovec local[IOV_MAX < 64 ? IOV_MAX : 64];
-    if (iovcnt > (int)(sizeof local / sizeof local[0])) return -EINVAL;
+    struct iovec local[LS_IO_MAX_IOV];
+    if (iovcnt > LS_IO_MAX_IOV) return -EINVAL;
     memcpy(local, iov, (size_t)iovcnt * sizeof *iov);
     struct iovec *v = local;
-    while (iovcnt > 0) {
+    size_t remaining = iov_total(iov, iovcnt);
+    while (remaining > 0) {
         ssize_t n = LS_RETRY_EINTR(pwritev(fd, v, iovcnt, off));
         if (n < 0) return -errno;
         if (n == 0) return -EIO; /* no progress on a regular file: treat as a device error */
         off += n;
+        remaining -= (size_t)n;
         size_t done = (size_t)n;
         while (iovcnt > 0 && done >= v->iov_len) {
             done -= v->iov_len;
@@ -183,12 +189,13 @@ static int uring_run(struct io_uring *ring, int expected, int results[2]) {
 
 static int px_write_durable_uring(ls_io *io, int fd, const struct iovec *iov, int iovcnt, off_t off) {
     ls_posix_io *p = posix_of(io);
-    struct iovec local[64];
-    if (iovcnt > (int)(sizeof local / sizeof local[0])) return -EINVAL;
+    struct iovec local[LS_IO_MAX_IOV];
+    if (iovcnt > LS_IO_MAX_IOV) return -EINVAL;
     memcpy(local, iov, (size_t)iovcnt * sizeof *iov);
     struct iovec *v = local;
     size_t remaining = iov_total(iov, iovcnt);
     const int dsync = p->uring_mode == LS_URING_DSYNC_WRITE;
+    if (p->ring_broken) return -EIO;
     while (remaining > 0) {
         struct io_uring_sqe *w = io_uring_get_sqe(&p->ring);
         if (!w) return -EBUSY; /* cannot happen: every call reaps all it submits */
@@ -207,7 +214,10 @@ static int px_write_durable_uring(ls_io *io, int fd, const struct iovec *iov, in
         }
         int res[2] = {0, 0};
         int rc = uring_run(&p->ring, expected, res);
-        if (rc < 0) return rc;
+        if (rc < 0) {
+            p->ring_broken = 1; /* entries pointing at this stack frame may still be queued */
+            return rc;
+        }
         if (res[0] < 0) return res[0];
         if (res[0] == 0) return -EIO;
         size_t done = (size_t)res[0];

@@ -37,21 +37,30 @@ static uint64_t max_body(uint64_t segment_size) {
     return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE - LS_FRAME_ALIGN;
 }
 
+/* Grows the segment array; seg_mu held. */
+static int grow_segments(ls_log *log) {
+    if (log->nsegs < log->cap_segs) return 0;
+    size_t cap = log->cap_segs ? log->cap_segs * 2 : 16;
+    ls_segment *n = realloc(log->segs, cap * sizeof *n);
+    if (!n) return -ENOMEM;
+    log->segs = n;
+    log->cap_segs = cap;
+    return 0;
+}
+
+int ls_log_reserve_segment(ls_log *log) {
+    pthread_mutex_lock(&log->seg_mu);
+    int rc = grow_segments(log);
+    pthread_mutex_unlock(&log->seg_mu);
+    return rc;
+}
+
 int ls_log_add_segment(ls_log *log, const ls_segment *s) {
     pthread_mutex_lock(&log->seg_mu);
-    if (log->nsegs == log->cap_segs) {
-        size_t cap = log->cap_segs ? log->cap_segs * 2 : 16;
-        ls_segment *n = realloc(log->segs, cap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&log->seg_mu);
-            return -ENOMEM;
-        }
-        log->segs = n;
-        log->cap_segs = cap;
-    }
-    log->segs[log->nsegs++] = *s;
+    int rc = grow_segments(log);
+    if (rc == 0) log->segs[log->nsegs++] = *s;
     pthread_mutex_unlock(&log->seg_mu);
-    return 0;
+    return rc;
 }
 
 static int validate_config(const ls_log_config *cfg, ls_error *err) {
@@ -59,8 +68,10 @@ static int validate_config(const ls_log_config *cfg, ls_error *err) {
     if (strlen(cfg->dir) >= LS_PATH_MAX - 64)
         return ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, cfg->dir, "directory path too long");
     if (!cfg->on_complete) return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "no completion callback");
-    if (cfg->segment_size < LS_MIN_SEGMENT_SIZE || cfg->segment_size % LS_FRAME_ALIGN)
-        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "segment size must be a multiple of 8 and at least 64 KiB");
+    if (cfg->segment_size < LS_MIN_SEGMENT_SIZE || cfg->segment_size > LS_MAX_SEGMENT_SIZE ||
+        cfg->segment_size % LS_FRAME_ALIGN)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir,
+                          "segment size must be a multiple of 8 between 64 KiB and 1 GiB");
     if (cfg->commit_max_ops == 0 || cfg->commit_max_bytes == 0)
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "commit caps must be positive");
     return LS_OK;
@@ -153,7 +164,9 @@ static int validate_records(const ls_record *records, size_t count, uint64_t lim
     uint64_t total = 0;
     for (size_t i = 0; i < count; i++) {
         const ls_record *r = &records[i];
-        if (r->type == 0) return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "record %zu has type 0 (reserved)", i);
+        if (r->type == 0 || r->type == LS_RECORD_TYPE_ZSTD_BATCH)
+            return ls_err_set(err, LS_E_INVALID, EINVAL, NULL, "record %zu has type %u (reserved; use 1...254)", i,
+                              r->type);
         if (r->key_len > LS_RECORD_MAX_KEY)
             return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL, "record %zu: key of %u bytes exceeds %u", i, r->key_len,
                               LS_RECORD_MAX_KEY);
@@ -163,7 +176,8 @@ static int validate_records(const ls_record *records, size_t count, uint64_t lim
     }
     if (total > limit)
         return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL,
-                          "append of %llu encoded bytes exceeds %llu (what one frame in a segment can hold)",
+                          "append of %llu encoded bytes exceeds %llu (what one frame in a segment can hold; "
+                          "raise the segment size)",
                           (unsigned long long)total, (unsigned long long)limit);
     *raw = total;
     return LS_OK;
@@ -173,39 +187,76 @@ static void encode_records(const ls_record *records, size_t count, uint8_t *out)
     for (size_t i = 0; i < count; i++) out += ls_record_encode(&records[i], out);
 }
 
-/* Encodes (and, above the threshold, compresses) an append into a new op. */
-static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t raw, ls_op **out, ls_error *err) {
-    int compress = log->cfg.compress_min_bytes && raw >= log->cfg.compress_min_bytes;
-    uint8_t *plain = NULL;
-    size_t cap = compress ? ls_compress_bound((size_t)raw) : (size_t)raw;
+/* Allocates an op with room for `cap` payload bytes. */
+static ls_op *op_alloc(size_t cap, size_t count, uint64_t raw) {
     ls_op *op = malloc(sizeof *op + cap);
-    if (!op) return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+    if (!op) return NULL;
     op->next = NULL;
     op->record_count = (uint32_t)count;
     op->raw_len = (uint32_t)raw;
     op->stored_len = (uint32_t)raw;
     op->frame_flags = 0;
-    if (compress && (plain = malloc((size_t)raw)) != NULL) {
-        encode_records(records, count, plain);
-        int zerr;
-        size_t n = ls_compress(plain, (size_t)raw, op->payload, cap, log->cfg.compress_level, &zerr);
-        if (zerr) {
+    return op;
+}
+
+/*
+ * Compresses the encoded records `plain` into a container record in op->payload.
+ * Returns 1 if the container is smaller than the plain records, 0 if not (the caller
+ * stores them plain), or a negative status.
+ */
+static int make_container(ls_log *log, const uint8_t *plain, uint64_t raw, size_t count, ls_op *op, size_t cap,
+                          ls_error *err) {
+    uint8_t *value = op->payload + LS_RECORD_HEADER_SIZE + LS_ZSTD_BATCH_KEY_SIZE;
+    int zerr;
+    size_t n = ls_compress(plain, (size_t)raw, value, cap - LS_RECORD_HEADER_SIZE - LS_ZSTD_BATCH_KEY_SIZE,
+                           log->cfg.compress_level, &zerr);
+    if (zerr) return ls_err_set(err, LS_E_COMPRESS, EINVAL, NULL, "zstd compression failed");
+    size_t container = ls_record_encoded_size(LS_ZSTD_BATCH_KEY_SIZE, (uint32_t)n);
+    if (n == 0 || container >= raw) return 0;
+    uint8_t key[LS_ZSTD_BATCH_KEY_SIZE];
+    ls_put_u32(key, (uint32_t)count);
+    ls_put_u32(key + 4, (uint32_t)raw);
+    /* zstd wrote the value in place, so only the header and key are filled in here
+     * (ls_record_encode would copy the value onto itself). */
+    uint8_t *out = op->payload;
+    out[4] = LS_RECORD_TYPE_ZSTD_BATCH;
+    out[5] = 0;
+    ls_put_u16(out + 6, LS_ZSTD_BATCH_KEY_SIZE);
+    ls_put_u32(out + 8, (uint32_t)n);
+    memcpy(out + LS_RECORD_HEADER_SIZE, key, sizeof key);
+    uint32_t crc = ls_crc32c_value(out + 4, container - 4);
+    ls_put_u32(out, ls_crc32c_mask(crc));
+    op->stored_len = (uint32_t)container;
+    op->frame_flags = LS_FRAME_F_ZSTD;
+    return 1;
+}
+
+/* Encodes (and, above the threshold, compresses into a container record) an append. */
+static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t raw, ls_op **out, ls_error *err) {
+    int compress = log->cfg.compress_min_bytes && raw >= log->cfg.compress_min_bytes;
+    size_t cap = (size_t)raw;
+    if (compress) {
+        size_t container_cap = LS_RECORD_HEADER_SIZE + LS_ZSTD_BATCH_KEY_SIZE + ls_compress_bound((size_t)raw);
+        if (container_cap > cap) cap = container_cap;
+    }
+    ls_op *op = op_alloc(cap, count, raw);
+    if (!op) return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+    int rc = 0;
+    if (compress) {
+        uint8_t *plain = malloc((size_t)raw);
+        if (!plain) rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+        else {
+            encode_records(records, count, plain);
+            rc = make_container(log, plain, raw, count, op, cap, err);
+            if (rc == 0) memcpy(op->payload, plain, (size_t)raw); /* did not shrink: store plain */
             free(plain);
-            free(op);
-            return ls_err_set(err, LS_E_COMPRESS, EINVAL, NULL, "zstd compression failed");
         }
-        if (n > 0) {
-            op->stored_len = (uint32_t)n;
-            op->frame_flags = LS_FRAME_F_ZSTD;
-        } else {
-            memcpy(op->payload, plain, (size_t)raw); /* did not shrink: store as is */
-        }
-        free(plain);
-    } else if (compress) {
-        free(op);
-        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
     } else {
         encode_records(records, count, op->payload);
+    }
+    if (rc < 0) {
+        free(op);
+        return rc;
     }
     op->payload_crc = ls_crc32c_value(op->payload, op->stored_len);
     *out = op;
@@ -214,7 +265,7 @@ static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t
 
 int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
     uint64_t raw;
-    int rc = validate_records(records, count, log->cfg.commit_max_bytes, &raw, err);
+    int rc = validate_records(records, count, max_body(log->cfg.segment_size), &raw, err);
     if (rc != LS_OK) return rc;
     ls_op *op;
     rc = make_op(log, records, count, raw, &op, err);

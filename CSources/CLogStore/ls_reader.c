@@ -22,7 +22,10 @@ struct ls_reader {
     uint8_t *body;
     size_t body_cap;
     uint32_t body_len, body_pos;
-    uint32_t left_in_frame;
+    uint32_t left_in_frame; /* logical records of the frame not yet returned */
+    uint8_t *inner;         /* an expanded zstd container */
+    size_t inner_cap;
+    uint32_t inner_len, inner_pos, inner_left;
     uint64_t next_lsn;
     uint64_t frame_off;
 };
@@ -66,6 +69,7 @@ void ls_reader_close(ls_reader *r) {
     close_segment(r);
     free(r->segs);
     free(r->body);
+    free(r->inner);
     free(r);
 }
 
@@ -120,20 +124,14 @@ static int load_frame(ls_reader *r, ls_error *err) {
         if (h.flags & LS_FRAME_F_SEAL) continue;
         if (h.record_count == 0 || h.first_lsn + h.record_count <= r->from_lsn) continue; /* wholly before the start */
         if (h.first_lsn > r->end_lsn) return 0;
-        if (h.raw_len > r->body_cap) {
-            uint8_t *b = realloc(r->body, h.raw_len);
+        if (h.stored_len > r->body_cap) {
+            uint8_t *b = realloc(r->body, h.stored_len);
             if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, s->path, "out of memory");
             r->body = b;
-            r->body_cap = h.raw_len;
+            r->body_cap = h.stored_len;
         }
-        const uint8_t *stored = p + LS_FRAME_HEADER_SIZE;
-        if (h.flags & LS_FRAME_F_ZSTD) {
-            if (ls_decompress(stored, h.stored_len, r->body, h.raw_len) != LS_OK)
-                return reader_corrupt(r, r->frame_off, "compressed frame body does not decompress", err);
-        } else {
-            memcpy(r->body, stored, h.stored_len);
-        }
-        r->body_len = h.raw_len;
+        memcpy(r->body, p + LS_FRAME_HEADER_SIZE, h.stored_len);
+        r->body_len = h.stored_len;
         r->body_pos = 0;
         r->left_in_frame = h.record_count;
         r->next_lsn = h.first_lsn;
@@ -141,21 +139,70 @@ static int load_frame(ls_reader *r, ls_error *err) {
     }
 }
 
-int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
+/* Expands a zstd container record into r->inner. */
+static int open_container(ls_reader *r, const ls_record *c, ls_error *err) {
+    if (c->key_len != LS_ZSTD_BATCH_KEY_SIZE) return reader_corrupt(r, r->frame_off, "bad zstd container key", err);
+    uint32_t count = ls_get_u32(c->key), raw = ls_get_u32(c->key + 4);
+    if (count == 0 || count > r->left_in_frame)
+        return reader_corrupt(r, r->frame_off, "zstd container record count disagrees with its frame", err);
+    if (raw > r->inner_cap) {
+        uint8_t *b = realloc(r->inner, raw);
+        if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, r->segs[r->idx].path, "out of memory");
+        r->inner = b;
+        r->inner_cap = raw;
+    }
+    if (ls_decompress(c->value, c->value_len, r->inner, raw) != LS_OK)
+        return reader_corrupt(r, r->frame_off, "zstd container does not decompress", err);
+    r->inner_len = raw;
+    r->inner_pos = 0;
+    r->inner_left = count;
+    r->left_in_frame -= count;
+    return LS_OK;
+}
+
+/* The next logical record of the current frame: 1, 0 when the frame is exhausted, or <0. */
+static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
+    size_t used;
     for (;;) {
-        if (r->left_in_frame == 0) {
-            int rc = load_frame(r, err);
-            if (rc <= 0) return rc;
+        if (r->inner_left) {
+            if (ls_record_decode(r->inner + r->inner_pos, r->inner_len - r->inner_pos, d, &used) != LS_FMT_OK ||
+                d->type == LS_RECORD_TYPE_ZSTD_BATCH)
+                return reader_corrupt(r, r->frame_off, "bad record inside a zstd container", err);
+            r->inner_pos += (uint32_t)used;
+            if (--r->inner_left == 0 && r->inner_pos != r->inner_len)
+                return reader_corrupt(r, r->frame_off, "zstd container longer than its records", err);
+            return 1;
         }
-        ls_record d;
-        size_t used;
-        if (ls_record_decode(r->body + r->body_pos, r->body_len - r->body_pos, &d, &used) != LS_FMT_OK)
+        if (r->left_in_frame == 0) {
+            if (r->body_pos != r->body_len) return reader_corrupt(r, r->frame_off, "frame body longer than its records", err);
+            r->body_len = r->body_pos = 0; /* consumed */
+            return 0;
+        }
+        if (ls_record_decode(r->body + r->body_pos, r->body_len - r->body_pos, d, &used) != LS_FMT_OK)
             return reader_corrupt(r, r->frame_off, "record checksum mismatch or bad record length", err);
         r->body_pos += (uint32_t)used;
-        r->left_in_frame--;
+        if (d->type != LS_RECORD_TYPE_ZSTD_BATCH) {
+            r->left_in_frame--;
+            return 1;
+        }
+        int rc = open_container(r, d, err);
+        if (rc != LS_OK) return rc;
+    }
+}
+
+int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
+    for (;;) {
+        ls_record d;
+        int rc = next_in_frame(r, &d, err);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            rc = load_frame(r, err);
+            if (rc <= 0) return rc;
+            continue;
+        }
         uint64_t lsn = r->next_lsn++;
         if (lsn > r->end_lsn) {
-            r->left_in_frame = 0;
+            r->left_in_frame = r->inner_left = 0;
             r->idx = r->nsegs;
             return 0;
         }

@@ -8,8 +8,9 @@
  *  - segments after it that hold no valid frame (prepared, never used, or whose
  *    first write was torn) are removed;
  *  - anything else (a bad frame followed by a valid one, damage in a segment
- *    followed by one with data, a missing seal, a gap in sequence numbers or
- *    LSNs) is corruption: open fails naming the segment and the offset.
+ *    followed by one with data, a missing seal, a gap in LSNs, a header whose
+ *    writer id disagrees with the file name) is corruption: open fails naming
+ *    the segment and the offset.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -101,6 +102,12 @@ static int scan_one(ls_log *log, found_segment *f, ls_error *err) {
     }
     rc = ls_segment_scan(log->io, fd, f->path, f->seq, NULL, NULL, &f->scan, err);
     log->io->vt->close(log->io, fd);
+    if (rc == LS_OK && f->scan.header_state == 0 && f->scan.header.writer_id != f->writer_id) {
+        f->scan.end = LS_SCAN_CORRUPT;
+        f->scan.bad_offset = 0;
+        snprintf(f->scan.detail, sizeof f->scan.detail, "segment header names writer %016" PRIx64 ", its file name another",
+                 f->scan.header.writer_id);
+    }
     return rc;
 }
 

@@ -1,8 +1,8 @@
 /*
  * The segment scanner: walks a segment from its header to its end verifying
  * every frame, and classifies how it ends (DESIGN §4.3):
- *  - CLEAN:   zeros (or the end of the file) after the last valid frame, and no
- *             valid frame anywhere beyond;
+ *  - CLEAN:   a zeroed frame header (or the end of the file) after the last valid
+ *             frame, and no valid frame of this segment anywhere beyond;
  *  - SEALED:  a seal frame ends the segment;
  *  - TORN:    a damaged frame with no valid frame of this segment after it;
  *  - CORRUPT: a damaged frame followed by a valid one, or a valid frame that
@@ -95,7 +95,9 @@ static int padding_is_zero(ls_window *w, uint64_t off, const ls_frame_header *h,
     *rc = 0;
     if (frame_end == body_end) return 1;
     const uint8_t *pad = ls_window_get(w, body_end, (size_t)(frame_end - body_end), rc);
-    if (!pad) return *rc < 0 ? 0 : 1; /* a file ending inside padding is caught as a truncated frame next */
+    /* A file ending inside the padding still holds every checksummed byte: the frame is whole
+     * (the seal or next frame is then written at the aligned end). */
+    if (!pad) return *rc < 0 ? 0 : 1;
     return all_zero(pad, (size_t)(frame_end - body_end));
 }
 
@@ -109,10 +111,13 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
         if (!p && rc < 0) return rc;
         if (!p || all_zero(p, LS_FRAME_HEADER_SIZE)) {
             /* End of the written part, if nothing valid follows. */
-            uint64_t tail = w->file_size > off ? w->file_size - off : 0;
-            const uint8_t *rest = tail ? ls_window_get(w, off, (size_t)tail, &rc) : NULL;
-            if (tail && !p && rest && !all_zero(rest, (size_t)tail)) return classify_damage(w, off, seq, res, "truncated frame");
-            if (rc < 0) return rc;
+            if (!p) {
+                /* Fewer than a frame header's bytes remain: zeros are a clean end, anything else a cut frame. */
+                uint64_t tail = w->file_size > off ? w->file_size - off : 0;
+                const uint8_t *rest = tail ? ls_window_get(w, off, (size_t)tail, &rc) : NULL;
+                if (rc < 0) return rc;
+                if (rest && !all_zero(rest, (size_t)tail)) return classify_damage(w, off, seq, res, "truncated frame");
+            }
             uint64_t later;
             rc = find_valid_frame(w, off, seq, &later);
             if (rc < 0) return rc;

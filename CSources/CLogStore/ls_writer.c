@@ -2,7 +2,7 @@
  * The group-commit writer thread and the segment preparer thread.
  *
  * Appenders link encoded appends (ls_op) onto a queue under `mu`. The writer
- * takes what is queued, frames it, writes it with one durable write (one
+ * takes what is queued, frames it (one frame per batch), writes it with one durable write (one
  * io_uring submission, or pwritev + fdatasync), publishes the durable LSN and
  * completes every append by callback. While it syncs, the next batch forms.
  *
@@ -249,85 +249,58 @@ static int ensure_batch_buf(ls_log *log, size_t need) {
     return 0;
 }
 
-/* Disk bytes of the frames for this batch: compressed appends are frames of their own,
- * runs of other appends share one frame. */
-static uint64_t batch_disk_size(const ls_op *ops) {
-    uint64_t total = 0, run = 0;
-    int in_run = 0;
-    for (const ls_op *op = ops; op; op = op->next) {
-        if (op->frame_flags & LS_FRAME_F_ZSTD) {
-            if (in_run) total += ls_frame_disk_size((uint32_t)run);
-            in_run = 0;
-            run = 0;
-            total += ls_frame_disk_size(op->stored_len);
-        } else {
-            in_run = 1;
-            run += op->stored_len;
-        }
-    }
-    if (in_run) total += ls_frame_disk_size((uint32_t)run);
-    return total;
-}
-
-/* Emits one frame at out: header + the payloads of ops [from, to). Returns bytes used. */
-static size_t emit_frame(uint8_t *out, const ls_op *from, const ls_op *to, uint64_t first_lsn, uint64_t seq) {
-    ls_frame_header h = {.first_lsn = first_lsn, .segment_seq = seq, .flags = from->frame_flags};
+/* Emits the batch's one frame at out: header + every payload + padding. Returns bytes used. */
+static size_t emit_frame(uint8_t *out, const ls_op *ops, uint64_t first_lsn, uint64_t seq, uint64_t *records) {
+    ls_frame_header h = {.first_lsn = first_lsn, .segment_seq = seq};
     uint32_t crc = 0;
     uint8_t *p = out + LS_FRAME_HEADER_SIZE;
-    for (const ls_op *op = from; op != to; op = op->next) {
+    for (const ls_op *op = ops; op; op = op->next) {
         memcpy(p, op->payload, op->stored_len);
         p += op->stored_len;
         crc = ls_crc32c_combine(crc, op->payload_crc, op->stored_len);
         h.stored_len += op->stored_len;
         h.raw_len += op->raw_len;
         h.record_count += op->record_count;
+        h.flags |= op->frame_flags;
     }
     ls_frame_header_encode(&h, crc, out);
     size_t used = (size_t)ls_frame_disk_size(h.stored_len);
     memset(p, 0, used - (size_t)(p - out)); /* padding */
+    *records = h.record_count;
     return used;
 }
 
-/* Lays out the batch in batch_buf (after `prefix` bytes); returns its length. */
-static size_t build_frames(ls_log *log, const ls_op *ops, size_t prefix, uint64_t first_lsn, uint64_t *frames) {
-    size_t off = prefix;
-    *frames = 0;
-    uint64_t lsn = first_lsn;
-    const ls_op *op = ops;
-    while (op) {
-        const ls_op *end = op->next;
-        uint64_t records = op->record_count;
-        if (!(op->frame_flags & LS_FRAME_F_ZSTD)) {
-            while (end && !(end->frame_flags & LS_FRAME_F_ZSTD)) {
-                records += end->record_count;
-                end = end->next;
-            }
-        }
-        off += emit_frame(log->batch_buf + off, op, end, lsn, log->active_seq);
-        (*frames)++;
-        lsn += records;
-        op = end;
-    }
-    return off;
+static uint64_t batch_body_size(const ls_op *ops) {
+    uint64_t n = 0;
+    for (const ls_op *op = ops; op; op = op->next) n += op->stored_len;
+    return n;
 }
 
+/*
+ * Writes the batch as one frame with one durable write, rotating first if it does not fit.
+ * Invariant: a batch always fits an empty segment (take_batch caps it at commit_max_bytes,
+ * which open clamps to what a segment's frame can hold; a single append is checked against
+ * that bound at ls_log_append).
+ */
 static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_lsn, ls_error *err) {
-    uint64_t frames_size = batch_disk_size(ops);
+    uint64_t frame_size = ls_frame_disk_size((uint32_t)batch_body_size(ops));
     uint64_t header = log->active_header_written ? 0 : LS_SEGMENT_HEADER_SIZE;
-    if (log->active_off + header + frames_size + LS_SEAL_FRAME_SIZE > log->cfg.segment_size) {
+    if (log->active_off + header + frame_size + LS_SEAL_FRAME_SIZE > log->cfg.segment_size) {
+        if (!log->active_header_written)
+            return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL, "batch larger than an empty segment (a bug)");
         int rc = rotate(log, err);
         if (rc != LS_OK) return rc;
         header = LS_SEGMENT_HEADER_SIZE;
     }
-    if (ensure_batch_buf(log, (size_t)(header + frames_size)) < 0)
-        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch");
+    if (ensure_batch_buf(log, (size_t)(header + frame_size)) < 0 || (header && ls_log_reserve_segment(log) < 0))
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch (nothing was written)");
     *first_lsn = log->next_lsn;
     if (header) {
         ls_segment_header sh = {LS_FORMAT_VERSION, log->writer_id, log->active_seq, log->next_lsn, log->cfg.segment_size};
         ls_segment_header_encode(&sh, log->batch_buf);
     }
-    uint64_t frames;
-    size_t len = build_frames(log, ops, (size_t)header, log->next_lsn, &frames);
+    uint64_t records;
+    size_t len = (size_t)header + emit_frame(log->batch_buf + header, ops, log->next_lsn, log->active_seq, &records);
     struct iovec iov = {log->batch_buf, len};
     uint64_t off = log->active_off;
     int rc = log->io->vt->write_durable(log->io, log->active_fd, &iov, 1, (off_t)off);
@@ -339,12 +312,10 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
                              "durable write failed: the outcome of this batch is unknown; the log is stopped "
                              "(fail-stop) and must be reopened");
     }
-    uint64_t records = 0;
-    for (const ls_op *op = ops; op; op = op->next) records += op->record_count;
     if (header) {
         ls_segment s = {.seq = log->active_seq, .writer_id = log->writer_id, .base_lsn = log->next_lsn};
         memcpy(s.path, path, sizeof s.path);
-        if (ls_log_add_segment(log, &s) < 0) return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
+        ls_log_add_segment(log, &s); /* cannot fail: room was reserved before the write */
         log->active_header_written = 1;
     }
     log->next_lsn += records;
@@ -352,7 +323,7 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
     segment_list_update(log, log->active_seq, log->next_lsn - 1, log->active_off, 0);
     atomic_store_explicit(&log->durable_lsn, log->next_lsn - 1, memory_order_release);
     atomic_fetch_add_explicit(&log->st_batches, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&log->st_frames, frames, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_frames, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&log->st_appends, count, memory_order_relaxed);
     atomic_fetch_add_explicit(&log->st_records, records, memory_order_relaxed);
     atomic_fetch_add_explicit(&log->st_bytes, len - header, memory_order_relaxed);
@@ -377,7 +348,7 @@ static void *writer_main(void *arg) {
         ls_error err;
         uint64_t first_lsn = 0;
         int rc = write_batch(log, batch, count, &first_lsn, &err);
-        if (rc == LS_E_UNKNOWN_OUTCOME || rc == LS_E_NOMEM) {
+        if (rc == LS_E_UNKNOWN_OUTCOME) {
             ls_fail(log, rc, err.sys_errno, err.path, err.message);
         }
         /* Expect the appenders of this batch back, plus those that queued meanwhile. */

@@ -109,6 +109,29 @@ struct CommitLogTests {
         try reopened.close()
     }
 
+    @Test("large and compressed appends gathered into one batch still fit one segment and reopen cleanly")
+    func nearlyFullSegments() async throws {
+        let dir = TemporaryDirectory()
+        var config = smallSegments()
+        config.compressionThreshold = 1000
+        let log = try CommitLog.open(directory: dir.logPath, configuration: config)
+        var rng = SplitMix(state: 3)
+        let incompressible = (0..<60_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let compressible = [UInt8](repeating: 9, count: 30_000)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<12 {
+                group.addTask { _ = try await log.append(LogRecord(key: [UInt8(i)], value: i % 2 == 0 ? incompressible : compressible)) }
+            }
+            try await group.waitForAll()
+        }
+        try log.close()
+        let reopened = try CommitLog.open(directory: dir.logPath, configuration: config)
+        let values = try reopened.readAll().map(\.record)
+        #expect(values.count == 12)
+        for r in values { #expect(r.value == (Int(r.key[0]) % 2 == 0 ? incompressible : compressible)) }
+        try reopened.close()
+    }
+
     @Test("reader starts at a given LSN across segments")
     func readerFrom() async throws {
         let dir = TemporaryDirectory()

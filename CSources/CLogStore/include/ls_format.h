@@ -18,8 +18,8 @@
  *    48   12  reserved, zero
  *    60    4  masked CRC32C of bytes 0..60
  *
- * Frame (one group-commit unit; a write may carry several frames), starting at an
- * 8-byte aligned offset (LS_FRAME_ALIGN) so its length word never straddles a sector:
+ * Frame (one group commit = one frame = one durable write), starting at an 8-byte
+ * aligned offset (LS_FRAME_ALIGN) so its length word never straddles a sector:
  *     0    4  magic "LSFR"
  *     4    4  masked CRC32C of bytes 8..(40 + stored length): header fields and body
  *     8    4  stored body length (bytes after the 40-byte header, before padding)
@@ -27,10 +27,11 @@
  *    16    8  first LSN (record i has LSN first + i)
  *    24    8  segment sequence (equal to the segment header's: stale frames of a
  *             recycled file never validate)
- *    32    2  flags: LS_FRAME_F_ZSTD (body is one zstd frame of the records),
+ *    32    2  flags: LS_FRAME_F_ZSTD (the body holds zstd container records),
  *             LS_FRAME_F_SEAL (last frame of a sealed segment; body is the seal)
  *    34    2  reserved, zero
- *    36    4  raw body length (decompressed length; equals stored length unless ZSTD)
+ *    36    4  raw body length: the body's length with every container expanded
+ *             (equals the stored length unless ZSTD)
  *    40    .  body, then zero padding up to the next multiple of 8 (not covered by the CRC)
  *
  * Record (packed back to back in a frame body):
@@ -40,6 +41,11 @@
  *     6    2  key length
  *     8    4  value length
  *    12    .  key bytes, then value bytes
+ *
+ * A zstd container record (type LS_RECORD_TYPE_ZSTD_BATCH, reserved for the core) holds one
+ * append's records compressed on the caller's thread: key = record count (u32) and
+ * uncompressed length (u32); value = one zstd frame of those records, encoded as above.
+ * Containers never nest. Each contained record takes one LSN; the container takes none.
  *
  * Seal frame body (LS_SEAL_BODY_SIZE = 16 bytes): last LSN written to the segment
  * (u64; first LSN - 1 when it holds no record) and the offset of the seal frame (u64).
@@ -72,6 +78,9 @@ extern "C" {
 #define LS_SEAL_BODY_SIZE 16
 
 #define LS_RECORD_HEADER_SIZE 12
+/* Record type of a zstd container (see above); upper layers use types 1..254. */
+#define LS_RECORD_TYPE_ZSTD_BATCH 0xffu
+#define LS_ZSTD_BATCH_KEY_SIZE 8
 #define LS_RECORD_MAX_KEY 65535u
 /* A value must fit in one frame body, whose length is a u32. */
 #define LS_RECORD_MAX_VALUE (UINT32_MAX - LS_RECORD_HEADER_SIZE - LS_RECORD_MAX_KEY - LS_FRAME_HEADER_SIZE - LS_FRAME_ALIGN)
@@ -111,7 +120,8 @@ typedef struct ls_segment_header {
 } ls_segment_header;
 
 void ls_segment_header_encode(const ls_segment_header *h, uint8_t out[LS_SEGMENT_HEADER_SIZE]);
-/* LS_FMT_OK, LS_FMT_BAD_MAGIC, LS_FMT_BAD_CRC or LS_FMT_BAD_FIELD (unknown version). */
+/* LS_FMT_OK, LS_FMT_BAD_MAGIC, LS_FMT_BAD_CRC or LS_FMT_BAD_FIELD (unknown version, header
+ * size, base LSN 0, or non-zero reserved bytes). */
 int ls_segment_header_decode(const uint8_t in[LS_SEGMENT_HEADER_SIZE], ls_segment_header *h);
 
 /* ---- frame ---- */

@@ -25,6 +25,9 @@ extern "C" {
 
 typedef struct ls_io ls_io;
 
+/* Most buffers one write_durable call takes (-EINVAL beyond). */
+#define LS_IO_MAX_IOV 64
+
 /* Which kernel interface a real ls_io uses for durable writes. */
 typedef enum ls_backend {
     LS_BACKEND_AUTO = 0,    /* io_uring if the probe at open succeeds, else pwritev */
@@ -59,7 +62,7 @@ typedef struct ls_io_vtable {
     /* Opens the directory, fsyncs it, closes it. */
     int (*fsync_dir)(ls_io *io, const char *path);
     /*
-     * Writes all `iovcnt` buffers contiguously at `off` and makes them durable
+     * Writes all `iovcnt` (at most LS_IO_MAX_IOV) buffers contiguously at `off` and makes them durable
      * (fdatasync or a DSYNC write) before returning 0. Short writes are
      * continued inside. On any failure returns -errno and the outcome of the
      * bytes is unknown: some, all or none may be on disk.

@@ -95,7 +95,7 @@ typedef struct ls_recovery_info {
     uint64_t last_lsn;        /* 0 when the log is empty */
     int torn_tail;            /* 1 if a torn tail was cut off the newest segment */
     uint64_t torn_offset;     /* where it was cut */
-    uint64_t torn_bytes;      /* how many bytes were dropped */
+    uint64_t torn_bytes;      /* bytes cut off the file (the torn frame and the preallocated tail) */
     uint64_t removed_empty;   /* prepared-but-unused segment files removed */
 } ls_recovery_info;
 
