@@ -90,7 +90,7 @@ struct ThreadCounts: ExpressibleByArgument, Sendable {
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
         var counts: [Int] = []
         for part in parts {
-            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n >= 1 else { return nil }
+            guard let n = Int(part.filter { $0 != " " }), n >= 1 else { return nil }
             counts.append(n)
         }
         guard !counts.isEmpty else { return nil }

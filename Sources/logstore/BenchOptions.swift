@@ -1,0 +1,130 @@
+import ArgumentParser
+import LogStore
+
+/// The options every bench command shares: how the log is configured, where it lives,
+/// how the fsync ceiling is measured and how results are printed.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Durable-write backend (auto: io_uring if a probe at open succeeds).")
+    var backend: BackendChoice = .auto
+
+    @Option(name: .customLong("uring-mode"), help: "How io_uring makes writes durable: linked (writev + linked fdatasync) or dsync (RWF_DSYNC writev).")
+    var uringMode: UringModeChoice = .linked
+
+    @Option(name: .customLong("linger-us"), help: "Longest the writer waits for expected appends before a write, in µs (default: the LogConfiguration default, \(LogConfiguration().lingerMaxMicroseconds)).")
+    var lingerMicroseconds: UInt32?
+
+    @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
+    var noPrewrite = false
+
+    @Option(name: .customLong("segment-size"), help: "Bytes per segment file; K, M and G suffixes are binary (default: \(LogConfiguration().segmentSize >> 20)M).")
+    var segmentSize: ByteCount?
+
+    @Option(help: "Value bytes per record (the key is 8 bytes).")
+    var valueSize: Int = BenchSettings.defaultValueSize
+
+    @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the single-writer fsync ceiling for.")
+    var ceilingSeconds: Double = FsyncCeiling.defaultSeconds
+
+    @Option(help: "Parent directory for the benchmark (default: the system temp dir). A new subdirectory is made in it and removed afterwards unless --keep.")
+    var dir: String?
+
+    @Flag(help: "Keep the benchmark directory and its logs.")
+    var keep = false
+
+    @Flag(help: "Print one JSON object per run on stdout (one per line) instead of a table; no progress line.")
+    var json = false
+
+    func validate() throws {
+        guard valueSize >= 0 else { throw ValidationError("--value-size must not be negative") }
+        guard ceilingSeconds > 0, ceilingSeconds.isFinite else {
+            throw ValidationError("--ceiling-seconds must be a positive number of seconds")
+        }
+    }
+
+    /// The options as a plain value that can cross into tasks.
+    var settings: BenchSettings {
+        var configuration = LogConfiguration()
+        configuration.backend = backend.backend
+        configuration.uringMode = uringMode.mode
+        if let lingerMicroseconds { configuration.lingerMaxMicroseconds = lingerMicroseconds }
+        configuration.prewriteSegments = !noPrewrite
+        if let segmentSize { configuration.segmentSize = segmentSize.bytes }
+        return BenchSettings(
+            configuration: configuration, valueSize: valueSize, ceilingSeconds: ceilingSeconds,
+            parentDirectory: dir, keep: keep, json: json)
+    }
+}
+
+/// Everything a bench run needs from the command line, `Sendable`.
+struct BenchSettings: Sendable {
+    /// Value bytes per record unless `--value-size` says otherwise.
+    static let defaultValueSize = 128
+
+    /// The log's configuration for every run.
+    var configuration: LogConfiguration
+    /// Value bytes per record.
+    var valueSize: Int
+    /// Seconds to measure the fsync ceiling for.
+    var ceilingSeconds: Double
+    /// Where to make the benchmark directory; `nil` for the system temp dir.
+    var parentDirectory: String?
+    /// Keep the benchmark directory afterwards.
+    var keep: Bool
+    /// JSON lines instead of a table and a progress line.
+    var json: Bool
+}
+
+/// `--backend`: the command-line spelling of ``LogConfiguration/Backend``.
+enum BackendChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto
+    case ioUring = "io_uring"
+    case pwritev
+
+    var backend: LogConfiguration.Backend {
+        switch self {
+        case .auto: .automatic
+        case .ioUring: .ioUring
+        case .pwritev: .pwritev
+        }
+    }
+}
+
+/// `--uring-mode`: the command-line spelling of ``LogConfiguration/UringMode``.
+enum UringModeChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case linked
+    case dsync
+
+    var mode: LogConfiguration.UringMode {
+        switch self {
+        case .linked: .linkedFdatasync
+        case .dsync: .dsyncWrite
+        }
+    }
+
+    /// The spelling of a configured mode, as reports print it.
+    static func name(of mode: LogConfiguration.UringMode) -> String {
+        switch mode {
+        case .linkedFdatasync: UringModeChoice.linked.rawValue
+        case .dsyncWrite: UringModeChoice.dsync.rawValue
+        }
+    }
+}
+
+/// A byte count on the command line: digits with an optional binary suffix K, M or G
+/// (`64M` is 64 MiB).
+struct ByteCount: ExpressibleByArgument, Sendable {
+    /// The count in bytes.
+    let bytes: UInt64
+
+    init?(argument: String) {
+        let shifts: [Character: UInt64] = ["K": 10, "k": 10, "M": 20, "m": 20, "G": 30, "g": 30]
+        var digits = Substring(argument)
+        var shift: UInt64 = 0
+        if let last = digits.last, let s = shifts[last] {
+            shift = s
+            digits = digits.dropLast()
+        }
+        guard let n = UInt64(digits), n <= UInt64.max >> shift else { return nil }
+        bytes = n << shift
+    }
+}
