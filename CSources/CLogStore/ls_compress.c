@@ -1,4 +1,4 @@
-/* zstd for frame bodies of large appends (compressed on the caller's thread). */
+/* zstd for the container records of large appends (compressed on the caller's thread). */
 #include <zstd.h>
 
 #include "ls_internal.h"

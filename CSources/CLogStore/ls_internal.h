@@ -64,7 +64,7 @@ struct ls_log {
     pthread_mutex_t mu;
     pthread_cond_t writer_cv; /* the writer waits here for appends */
     ls_op *q_head, *q_tail;
-    uint32_t q_count;
+    _Atomic uint32_t q_count; /* written under mu; read without it while the writer spins */
     uint64_t q_bytes;
     uint64_t q_last_enqueue_ns;
     int writer_sleeping;      /* the writer is blocked on writer_cv ... */

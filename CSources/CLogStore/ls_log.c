@@ -32,9 +32,10 @@ void ls_log_config_init(ls_log_config *cfg) {
     cfg->uring_mode = LS_URING_LINKED_FDATASYNC;
 }
 
-/* Largest stored body one frame can have in a segment of this size. */
+/* Largest stored body one frame can have in a segment of this size (segment sizes are
+ * multiples of 8, so the frame's padding never needs more than this leaves). */
 static uint64_t max_body(uint64_t segment_size) {
-    return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE - LS_FRAME_ALIGN;
+    return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE;
 }
 
 /* Grows the segment array; seg_mu held. */
@@ -326,9 +327,10 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
 #undef LS_LOAD
 }
 
-int ls_log_close(ls_log *log, ls_error *err) {
+int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err) {
     if (!log) return LS_OK;
     ls_writer_stop(log);
+    if (final_stats) ls_log_stats_get(log, final_stats);
     int rc = LS_OK;
     if (log->active_fd >= 0) {
         int crc = log->io->vt->close(log->io, log->active_fd);

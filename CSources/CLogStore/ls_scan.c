@@ -219,7 +219,8 @@ int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, 
         res->bad_offset = 0;
         res->end = rc == 1 ? LS_SCAN_CORRUPT : LS_SCAN_TORN;
         snprintf(res->detail, sizeof res->detail, "segment header is damaged (%s)",
-                 hrc == LS_FMT_BAD_FIELD ? "unexpected version, size or sequence" : "bad magic or checksum");
+                 hrc == LS_FMT_BAD_FIELD ? "unexpected version, size, sequence, base LSN or reserved bytes"
+                                         : "bad magic or checksum");
         ls_window_free(&w);
         return 0;
     }

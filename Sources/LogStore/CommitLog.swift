@@ -25,6 +25,10 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     private let lock = ReadWriteLock()
     private var handle: OpaquePointer?
     private var readers: [ObjectIdentifier: Unmanaged<CommitLogReader>] = [:]
+    /// The counters as they were at close, so statistics stay readable afterwards.
+    private var finalStatistics: ls_log_stats?
+    /// What completions need besides the append itself; the C log holds it unretained.
+    private let completionContext: CompletionContext
 
     /// Opens the log in `directory` (creating it if needed), recovering what is there.
     ///
@@ -39,6 +43,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     init(directory: String, configuration: LogConfiguration, io: UnsafeMutablePointer<ls_io>?) throws(LogError) {
         self.directory = directory
         self.configuration = configuration
+        completionContext = CompletionContext(directory: directory)
         var config = ls_log_config()
         ls_log_config_init(&config)
         config.segment_size = configuration.segmentSize
@@ -52,6 +57,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.uring_mode = configuration.cUringMode
         config.io = io
         config.on_complete = commitLogCompletion
+        config.on_complete_ctx = Unmanaged.passUnretained(completionContext).toOpaque()
         var info = ls_recovery_info()
         var error = ls_error()
         var log: OpaquePointer?
@@ -69,7 +75,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
 
     deinit {
         // An explicit close() reports errors; here there is no one left to tell.
-        if let handle { ls_log_close(handle, nil) }
+        if let handle { ls_log_close(handle, nil, nil) }
     }
 
     /// Appends one record and returns its LSN once it is durable.
@@ -126,11 +132,12 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         count: Int, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) async throws(LogError) -> ClosedRange<LSN> {
         let result: Result<ClosedRange<LSN>, LogError> = await withUnsafeContinuation { continuation in
-            let completion = Unmanaged.passRetained(AppendCompletion(continuation, path: directory))
+            let completion = Unmanaged.passRetained(AppendCompletion(continuation))
             var error = ls_error()
+            var closed = false
             let status = lock.withReadLock { () -> Int32 in
                 guard let handle else {
-                    error.code = LS_E_CLOSED.rawValue
+                    closed = true
                     return LS_E_CLOSED.rawValue
                 }
                 return withRecords { records in
@@ -139,9 +146,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
             }
             if status != 0 {
                 completion.release()
-                let failure = handle == nil && status == LS_E_CLOSED.rawValue
-                    ? LogError(kind: .closed, path: directory, message: "the log is closed")
-                    : LogError(error)
+                let failure = closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error)
                 continuation.resume(returning: .failure(failure))
             }
         }
@@ -162,10 +167,10 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         }
     }
 
-    /// The writer's counters since open.
+    /// The writer's counters since open (after ``close()``, as they were at close).
     public var statistics: LogStatistics {
         lock.withReadLock {
-            var s = ls_log_stats()
+            var s = finalStatistics ?? ls_log_stats()
             if let handle { ls_log_stats_get(handle, &s) }
             return LogStatistics(
                 appends: s.appends, records: s.records, batches: s.batches, frames: s.frames,
@@ -208,7 +213,10 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
             readers.removeAll()
             handle = nil
             var error = ls_error()
-            if ls_log_close(log, &error) != 0 { throw LogError(error) }
+            var stats = ls_log_stats()
+            let status = ls_log_close(log, &stats, &error)
+            finalStatistics = stats
+            if status != 0 { throw LogError(error) }
         }
     }
 
@@ -239,12 +247,17 @@ extension ls_record {
 /// Carries one suspended append from the C writer thread back to its task.
 private final class AppendCompletion {
     let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
-    let path: String
 
-    init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>, path: String) {
+    init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>) {
         self.continuation = continuation
-        self.path = path
     }
+}
+
+/// What every completion of one log shares (its directory, for error messages).
+private final class CompletionContext: Sendable {
+    let directory: String
+
+    init(directory: String) { self.directory = directory }
 }
 
 /// Called by the writer thread once per append, in LSN order. Resuming a continuation only
@@ -257,7 +270,8 @@ private func commitLogCompletion(
     if status == 0 {
         completion.continuation.resume(returning: .success(firstLSN...(firstLSN + UInt64(count) - 1)))
     } else {
+        let shared = Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue()
         completion.continuation.resume(
-            returning: .failure(LogError(status: status, errno: sysErrno, path: completion.path)))
+            returning: .failure(LogError(status: status, errno: sysErrno, path: shared.directory)))
     }
 }

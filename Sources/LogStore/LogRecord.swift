@@ -4,7 +4,8 @@ public typealias LSN = UInt64
 
 /// One record as appended: an upper-layer type and flags, a key and a value.
 public struct LogRecord: Sendable, Hashable {
-    /// The record's type, owned by the upper layer (key-value, Raft...). 0 is reserved.
+    /// The record's type, owned by the upper layer (key-value, Raft...): 1...254
+    /// (0 and 255 are reserved by the format).
     public var type: UInt8
     /// Flags owned by the upper layer.
     public var flags: UInt8
@@ -13,7 +14,7 @@ public struct LogRecord: Sendable, Hashable {
     /// The payload; an append must fit in one frame of a segment.
     public var value: [UInt8]
 
-    /// Creates a record. `type` must not be 0.
+    /// Creates a record. `type` must be in 1...254.
     public init(type: UInt8 = 1, flags: UInt8 = 0, key: [UInt8] = [], value: [UInt8]) {
         self.type = type
         self.flags = flags

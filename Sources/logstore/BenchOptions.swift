@@ -4,8 +4,8 @@ import LogStore
 /// The options every bench command shares: how the log is configured, where it lives,
 /// how the fsync ceiling is measured and how results are printed.
 struct BenchOptions: ParsableArguments {
-    @Option(help: "Durable-write backend (auto: io_uring if a probe at open succeeds).")
-    var backend: BackendChoice = .auto
+    @Option(help: "Durable-write backend: auto (io_uring if a probe at open succeeds), io_uring or pwritev (default: the LogConfiguration default, \(LogConfiguration().backend)).")
+    var backend: BackendChoice?
 
     @Option(name: .customLong("uring-mode"), help: "How io_uring makes writes durable: linked (writev + linked fdatasync) or dsync (RWF_DSYNC writev).")
     var uringMode: UringModeChoice = .linked
@@ -44,7 +44,7 @@ struct BenchOptions: ParsableArguments {
     /// The options as a plain value that can cross into tasks.
     var settings: BenchSettings {
         var configuration = LogConfiguration()
-        configuration.backend = backend.backend
+        if let backend { configuration.backend = backend.backend }
         configuration.uringMode = uringMode.mode
         if let lingerMicroseconds { configuration.lingerMaxMicroseconds = lingerMicroseconds }
         configuration.prewriteSegments = !noPrewrite

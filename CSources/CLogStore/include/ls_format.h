@@ -82,8 +82,6 @@ extern "C" {
 #define LS_RECORD_TYPE_ZSTD_BATCH 0xffu
 #define LS_ZSTD_BATCH_KEY_SIZE 8
 #define LS_RECORD_MAX_KEY 65535u
-/* A value must fit in one frame body, whose length is a u32. */
-#define LS_RECORD_MAX_VALUE (UINT32_MAX - LS_RECORD_HEADER_SIZE - LS_RECORD_MAX_KEY - LS_FRAME_HEADER_SIZE - LS_FRAME_ALIGN)
 
 /* Status codes of the codec and scanner (0 is success). */
 #define LS_FMT_OK 0

@@ -64,12 +64,12 @@ typedef void (*ls_completion_fn)(void *ctx, void *user, uint64_t first_lsn, uint
 
 typedef struct ls_log_config {
     const char *dir;             /* directory holding the segment files; created if missing */
-    uint64_t segment_size;       /* bytes per segment file (default 64 MiB, min 64 KiB) */
+    uint64_t segment_size;       /* bytes per segment file (default 64 MiB, 64 KiB..1 GiB, multiple of 8) */
     uint32_t commit_max_ops;     /* at most this many appends per group commit (default 1024) */
     uint64_t commit_max_bytes;   /* at most this many body bytes per group commit (default 4 MiB;
                                     a larger single append is written alone) */
     uint32_t compress_min_bytes; /* appends whose encoded records reach this size are zstd-compressed
-                                    on the caller's thread into a frame of their own (0 = never) */
+                                    on the caller's thread into one container record (0 = never) */
     int compress_level;          /* zstd level (default 1) */
     uint32_t linger_max_us;      /* longest the writer waits for expected appends before a write
                                     (default 200 us; 0 = never wait) */
@@ -143,9 +143,11 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *out);
 /*
  * Stops accepting appends, completes every queued append (durably, unless the
  * log failed), seals nothing (the next open does), stops the threads, closes
- * the files and frees the log. Returns 0 or the first error seen while closing.
+ * the files and frees the log. If final_stats is not NULL it receives the
+ * counters after the last append completed. Returns 0 or the first error seen
+ * while closing.
  */
-int ls_log_close(ls_log *log, ls_error *err);
+int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err);
 
 /* ---- reading ---- */
 
