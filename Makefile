@@ -40,7 +40,7 @@ test: deps
 
 test-asan: deps
 	$(SWIFT) build --build-tests --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
-	$(SWIFT) test --skip-build --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --skip-build --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
 
 clean:
 	rm -rf .build $(ASAN_SCRATCH)

@@ -19,6 +19,9 @@
 #define LS_DEFAULT_COMPRESS_LEVEL 1 /* zstd's fastest level: compression runs on every caller */
 /* Long enough for a few dozen awakened appenders to come back, short next to an fdatasync. */
 #define LS_DEFAULT_LINGER_US 200u
+/* Waking a sleeping thread costs tens of microseconds on a virtual machine, a large part of
+ * an fdatasync; appenders usually come back within this window. */
+#define LS_DEFAULT_SPIN_US 50u
 
 void ls_log_config_init(ls_log_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -28,6 +31,7 @@ void ls_log_config_init(ls_log_config *cfg) {
     cfg->compress_min_bytes = 0;
     cfg->compress_level = LS_DEFAULT_COMPRESS_LEVEL;
     cfg->linger_max_us = LS_DEFAULT_LINGER_US;
+    cfg->spin_max_us = LS_DEFAULT_SPIN_US;
     cfg->backend = LS_BACKEND_AUTO;
     cfg->uring_mode = LS_URING_LINKED_FDATASYNC;
 }

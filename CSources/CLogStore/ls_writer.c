@@ -37,10 +37,6 @@
 /* Pause between arrivals after which the writer stops waiting for more: a fraction of the
  * total linger, so a batch is not held back by an appender that is not coming. */
 #define LS_LINGER_GAP_DIVISOR 4
-/* How long the writer polls (yielding the CPU) for appends before it sleeps on its condition
- * variable. Waking a sleeping thread costs tens of microseconds on a virtual machine, a large
- * part of an fdatasync; appenders usually come back within this window. */
-#define LS_SPIN_NS 50000u
 /* Payload size from which the writer combines the caller's CRC instead of recomputing it. */
 #define LS_COMBINE_MIN_BYTES 4096u
 
@@ -82,7 +78,7 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 static void wait_for_appends(ls_log *log) {
     if (log->q_head || log->closing) return;
     pthread_mutex_unlock(&log->mu);
-    spin_for(log, 1, ls_now_ns() + LS_SPIN_NS);
+    spin_for(log, 1, ls_now_ns() + (uint64_t)log->cfg.spin_max_us * 1000u);
     pthread_mutex_lock(&log->mu);
     while (!log->q_head && !log->closing) {
         log->writer_sleeping = 1;
@@ -101,7 +97,8 @@ static void linger_for_expected(ls_log *log) {
     const uint64_t gap_ns = linger_ns / LS_LINGER_GAP_DIVISOR;
     const uint64_t start = ls_now_ns();
     pthread_mutex_unlock(&log->mu);
-    int met = spin_for(log, target, start + (LS_SPIN_NS < linger_ns ? LS_SPIN_NS : linger_ns));
+    uint64_t spin_ns = (uint64_t)log->cfg.spin_max_us * 1000u;
+    int met = spin_for(log, target, start + (spin_ns < linger_ns ? spin_ns : linger_ns));
     pthread_mutex_lock(&log->mu);
     if (met) return;
     log->q_last_enqueue_ns = ls_now_ns();

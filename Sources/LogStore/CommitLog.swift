@@ -52,6 +52,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.compress_min_bytes = UInt32(clamping: configuration.compressionThreshold ?? 0)
         config.compress_level = configuration.compressionLevel
         config.linger_max_us = configuration.lingerMaxMicroseconds
+        config.spin_max_us = configuration.writerSpinMicroseconds
         config.no_prewrite = configuration.prewriteSegments ? 0 : 1
         config.backend = configuration.cBackend
         config.uring_mode = configuration.cUringMode

@@ -13,6 +13,9 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .customLong("linger-us"), help: "Longest the writer waits for expected appends before a write, in µs (default: the LogConfiguration default, \(LogConfiguration().lingerMaxMicroseconds)).")
     var lingerMicroseconds: UInt32?
 
+    @Option(name: .customLong("spin-us"), help: "How long the writer polls for appends before sleeping, in µs (default: the LogConfiguration default, \(LogConfiguration().writerSpinMicroseconds)).")
+    var spinMicroseconds: UInt32?
+
     @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
     var noPrewrite = false
 
@@ -47,6 +50,7 @@ struct BenchOptions: ParsableArguments {
         if let backend { configuration.backend = backend.backend }
         configuration.uringMode = uringMode.mode
         if let lingerMicroseconds { configuration.lingerMaxMicroseconds = lingerMicroseconds }
+        if let spinMicroseconds { configuration.writerSpinMicroseconds = spinMicroseconds }
         configuration.prewriteSegments = !noPrewrite
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
         return BenchSettings(

@@ -109,6 +109,7 @@ struct BenchReport: Sendable {
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         object["ratio_to_ceiling"] = row.ratio.map { .number($0, decimals: 4) } ?? .null
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
+        object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)
@@ -122,6 +123,7 @@ struct BenchReport: Sendable {
             "requested backend \(configuration.backend)",
             "uring mode \(UringModeChoice.name(of: configuration.uringMode))",
             "linger \(configuration.lingerMaxMicroseconds) µs",
+            "spin \(configuration.writerSpinMicroseconds) µs",
             "prewrite \(configuration.prewriteSegments ? "on" : "off")",
             "segment \(Format.bytes(configuration.segmentSize))",
             "commit max \(configuration.commitMaxOps) ops / \(Format.bytes(UInt64(configuration.commitMaxBytes)))",

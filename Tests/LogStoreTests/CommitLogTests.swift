@@ -65,6 +65,28 @@ struct CommitLogTests {
         try reopened.close()
     }
 
+    @Test("commit caps bound every group commit", arguments: [(4, 1 << 20), (1024, 600)])
+    func commitCaps(maxOps: Int, maxBytes: Int) async throws {
+        let dir = TemporaryDirectory()
+        var config = smallSegments()
+        config.commitMaxOps = maxOps
+        config.commitMaxBytes = maxBytes
+        let log = try CommitLog.open(directory: dir.logPath, configuration: config)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<16 {
+                group.addTask { for s in 0..<20 { _ = try await log.append(LogRecord(value: testValue(writer: w, seq: s))) } }
+            }
+            try await group.waitForAll()
+        }
+        let stats = log.statistics
+        #expect(stats.appends == 320)
+        // Each encoded record is 12 + 40 bytes: 600 bytes hold 11 of them.
+        #expect(stats.maxBatch <= UInt64(min(maxOps, maxBytes / 52)))
+        #expect(stats.maxBatch > 1, "no batching happened")
+        try log.close()
+        #expect(log.statistics.appends == 320, "statistics stay readable after close")
+    }
+
     @Test("bad input is refused with a typed error and changes nothing")
     func badInput() async throws {
         let dir = TemporaryDirectory()

@@ -73,6 +73,8 @@ typedef struct ls_log_config {
     int compress_level;          /* zstd level (default 1) */
     uint32_t linger_max_us;      /* longest the writer waits for expected appends before a write
                                     (default 200 us; 0 = never wait) */
+    uint32_t spin_max_us;        /* how long the writer polls for appends before it sleeps (default
+                                    50 us; 0 = always sleep at once) */
     int no_prewrite;             /* 1: only fallocate new segments instead of also writing zeros;
                                     overwriting written blocks makes each fdatasync cheaper */
     ls_backend backend;
