@@ -105,7 +105,7 @@ struct ls_log {
     _Atomic uint64_t durable_lsn;
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
-        st_rotations, st_rotation_waits, st_linger_waits;
+        st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns;
 };
 
 /* ---- ls_error helpers (ls_error.c) ---- */

@@ -326,6 +326,8 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->rotations = LS_LOAD(st_rotations);
     s->rotation_waits = LS_LOAD(st_rotation_waits);
     s->linger_waits = LS_LOAD(st_linger_waits);
+    s->sync_ns = LS_LOAD(st_sync_ns);
+    s->gather_ns = LS_LOAD(st_gather_ns);
     s->durable_lsn = ls_log_durable_lsn(log);
     s->backend = log->io->backend;
 #undef LS_LOAD

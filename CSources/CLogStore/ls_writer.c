@@ -169,6 +169,7 @@ static void complete(ls_log *log, ls_op *ops, uint64_t first_lsn, int status, in
 
 static void *preparer_main(void *arg) {
     ls_log *log = arg;
+    pthread_setname_np(pthread_self(), "ls-prepare");
     pthread_mutex_lock(&log->prep_mu);
     for (;;) {
         while (log->prep_state != LS_PREP_REQUESTED && !log->prep_stop) pthread_cond_wait(&log->prep_cv, &log->prep_mu);
@@ -336,7 +337,9 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
     size_t len = (size_t)header + emit_frame(log->batch_buf + header, ops, log->next_lsn, log->active_seq, &records);
     struct iovec iov = {log->batch_buf, len};
     uint64_t off = log->active_off;
+    uint64_t t0 = ls_now_ns();
     int rc = log->io->vt->write_durable(log->io, log->active_fd, &iov, 1, (off_t)off);
+    atomic_fetch_add_explicit(&log->st_sync_ns, ls_now_ns() - t0, memory_order_relaxed);
     atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
     char path[LS_PATH_MAX];
     ls_segment_path(path, sizeof path, log->dir, log->writer_id, log->active_seq);
@@ -366,10 +369,15 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
 
 static void *writer_main(void *arg) {
     ls_log *log = arg;
+    pthread_setname_np(pthread_self(), "ls-writer");
     for (;;) {
         uint32_t count = 0;
+        uint64_t t0 = ls_now_ns();
         ls_op *batch = gather(log, &count);
         if (!batch) break;
+        /* Idle time (nothing queued, nothing expected) is not gathering: count from the moment
+         * the writer had reason to wait, approximated by skipping waits for a first append. */
+        if (log->expected_ops > 1) atomic_fetch_add_explicit(&log->st_gather_ns, ls_now_ns() - t0, memory_order_relaxed);
         pthread_mutex_lock(&log->mu);
         int failed = log->failed;
         ls_error failure = log->failure;

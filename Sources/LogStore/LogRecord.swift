@@ -77,6 +77,10 @@ public struct LogStatistics: Sendable, Equatable {
     public var rotationWaits: UInt64
     /// Batches for which the writer waited for appends it expected.
     public var lingerWaits: UInt64
+    /// Nanoseconds spent inside durable writes (write plus `fdatasync`).
+    public var syncNanoseconds: UInt64
+    /// Nanoseconds the writer spent gathering batches while it expected several appends.
+    public var gatherNanoseconds: UInt64
     /// The highest durable LSN.
     public var durableLSN: LSN
     /// The backend in use: "io_uring" or "pwritev".
@@ -84,4 +88,6 @@ public struct LogStatistics: Sendable, Equatable {
 
     /// Mean appends per group commit.
     public var meanBatch: Double { batches == 0 ? 0 : Double(appends) / Double(batches) }
+    /// Mean microseconds per durable write (write plus `fdatasync`).
+    public var meanSyncMicroseconds: Double { syncs == 0 ? 0 : Double(syncNanoseconds) / Double(syncs) / 1000 }
 }

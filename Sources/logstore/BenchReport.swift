@@ -104,6 +104,8 @@ struct BenchReport: Sendable {
         object["mean_batch"] = .number(statistics.meanBatch, decimals: 3)
         object["max_batch"] = .unsigned(statistics.maxBatch)
         object["linger_waits"] = .unsigned(statistics.lingerWaits)
+        object["mean_sync_us"] = .number(statistics.meanSyncMicroseconds, decimals: 1)
+        object["mean_gather_us"] = .number(statistics.batches == 0 ? 0 : Double(statistics.gatherNanoseconds) / Double(statistics.batches) / 1000, decimals: 1)
         object["rotations"] = .unsigned(statistics.rotations)
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)

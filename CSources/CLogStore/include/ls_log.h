@@ -137,6 +137,9 @@ typedef struct ls_log_stats {
     uint64_t rotation_waits;   /* rotations that had to wait for the next segment to be prepared */
     uint64_t durable_lsn;
     uint64_t linger_waits;     /* batches for which the writer waited for expected appends */
+    uint64_t sync_ns;          /* total time inside durable writes (write + fdatasync) */
+    uint64_t gather_ns;        /* total time from the end of one batch's completions to the
+                                  next batch's write, while appends were queued or expected */
     ls_backend backend;
 } ls_log_stats;
 
