@@ -54,6 +54,7 @@ const char *ls_status_name(int status) {
     case LS_E_CLOSED: return "closed";
     case LS_E_NOMEM: return "out of memory";
     case LS_E_COMPRESS: return "compression error";
+    case LS_E_BUSY: return "busy";
     }
     return "unknown status";
 }

@@ -59,6 +59,7 @@ struct ls_log {
     ls_io *io;
     int owns_io;
     uint64_t writer_id;
+    int dir_lock_fd; /* the log directory, flock'ed exclusively while the log is open */
 
     /* ---- the queue: guarded by mu ---- */
     pthread_mutex_t mu;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -90,9 +92,46 @@ static uint64_t new_writer_id(void) {
     return id;
 }
 
+/* Creates the log directory if needed; a new one is made durable in its parent (DESIGN §4.5). */
+static int create_directory(ls_log *log, ls_error *err) {
+    struct stat st;
+    if (stat(log->dir, &st) == 0) return S_ISDIR(st.st_mode) ? LS_OK : ls_err_set(err, LS_E_INVALID, ENOTDIR, log->dir, "not a directory");
+    int rc = log->io->vt->mkdir(log->io, log->dir, 0755);
+    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot create the log directory");
+    char parent[LS_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", log->dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent) slash[1] = '\0'; /* "/x": the parent is "/" */
+    else if (slash) *slash = '\0';
+    else snprintf(parent, sizeof parent, ".");
+    rc = log->io->vt->fsync_dir(log->io, parent);
+    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, parent, "cannot fsync the parent of the new log directory");
+    return LS_OK;
+}
+
+/*
+ * Takes an exclusive flock on the log directory itself, so a second log on the same
+ * directory (in this process or another) fails at open instead of interleaving segments.
+ * The lock is released when the descriptor closes, also when the process dies.
+ */
+static int lock_directory(ls_log *log, ls_error *err) {
+    int fd = log->io->vt->open(log->io, log->dir, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, log->dir, "cannot open the log directory");
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        log->io->vt->close(log->io, fd);
+        if (e == EWOULDBLOCK)
+            return ls_err_set(err, LS_E_BUSY, e, log->dir, "the log directory is already open (locked by another log)");
+        return ls_err_set(err, LS_E_IO, e, log->dir, "cannot lock the log directory");
+    }
+    log->dir_lock_fd = fd;
+    return LS_OK;
+}
+
 static void log_free(ls_log *log) {
     if (log->active_fd >= 0) log->io->vt->close(log->io, log->active_fd);
     if (log->prep_state == LS_PREP_READY) log->io->vt->close(log->io, log->prepared.fd);
+    if (log->dir_lock_fd >= 0) log->io->vt->close(log->io, log->dir_lock_fd);
     if (log->owns_io) ls_io_destroy(log->io);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->writer_cv);
@@ -130,6 +169,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
     snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
     log->cfg.dir = log->dir;
     log->active_fd = -1;
+    log->dir_lock_fd = -1;
     log->expected_ops = 1;
     log->writer_id = new_writer_id();
     if (cfg->io) {
@@ -143,7 +183,9 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
         log->owns_io = 1;
     }
     ls_recovery_info local_info;
-    rc = ls_recover(log, info ? info : &local_info, err);
+    rc = create_directory(log, err);
+    if (rc == LS_OK) rc = lock_directory(log, err);
+    if (rc == LS_OK) rc = ls_recover(log, info ? info : &local_info, err);
     if (rc == LS_OK) {
         /* The first segment of this process, ready before the first append. */
         ls_prepared first;

@@ -209,11 +209,10 @@ static int publish(ls_log *log, const found_list *l, size_t count, ls_recovery_i
     return LS_OK;
 }
 
+/* The directory exists and is locked by this log (ls_log_open). */
 int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err) {
     memset(info, 0, sizeof *info);
-    int rc = log->io->vt->mkdir(log->io, log->dir, 0755);
-    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot create the log directory");
-    rc = log->io->vt->fsync_dir(log->io, log->dir);
+    int rc = log->io->vt->fsync_dir(log->io, log->dir);
     if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot fsync the log directory");
     found_list l = {0};
     rc = list_segments(log, &l, err);

@@ -30,7 +30,7 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case outOfMemory
         /// zstd could not compress or decompress.
         case compression
-        /// A store directory is already open in this or another process.
+        /// The directory is already open by another log, in this or another process.
         case busy
     }
 
@@ -75,6 +75,7 @@ extension LogError.Kind {
         case LS_E_CLOSED.rawValue: self = .closed
         case LS_E_NOMEM.rawValue: self = .outOfMemory
         case LS_E_COMPRESS.rawValue: self = .compression
+        case LS_E_BUSY.rawValue: self = .busy
         default: self = .io
         }
     }

@@ -87,6 +87,48 @@ struct CommitLogTests {
         #expect(log.statistics.appends == 320, "statistics stay readable after close")
     }
 
+    @Test("a directory can be open by one log at a time")
+    func exclusiveOpen() async throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments())
+        #expect(try await log.append(LogRecord(value: [1])) == 1)
+        do {
+            _ = try CommitLog.open(directory: dir.logPath, configuration: smallSegments())
+            Issue.record("a second log opened the same directory")
+        } catch {
+            #expect(error.kind == .busy)
+            #expect(error.path == dir.logPath)
+        }
+        try log.close()
+        let again = try CommitLog.open(directory: dir.logPath, configuration: smallSegments())
+        #expect(try again.readAll().count == 1)
+        try again.close()
+    }
+
+    @Test("a reader sees a durable prefix while appends continue")
+    func readWhileAppending() async throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments())
+        let writer = Task {
+            for s in 0..<3000 { _ = try await log.append(LogRecord(value: testValue(writer: 0, seq: s))) }
+        }
+        var reads = 0
+        while reads < 20 {
+            let durable = log.durableLSN
+            let records = try log.readAll()
+            // Everything durable before the read is there, in order, with its content.
+            #expect(records.count >= Int(durable))
+            for (i, r) in records.enumerated() where i % 97 == 0 {
+                #expect(r.lsn == LSN(i + 1) && r.record.value == testValue(writer: 0, seq: i))
+            }
+            reads += 1
+            await Task.yield()
+        }
+        try await writer.value
+        #expect(try log.readAll().count == 3000)
+        try log.close()
+    }
+
     @Test("bad input is refused with a typed error and changes nothing")
     func badInput() async throws {
         let dir = TemporaryDirectory()

@@ -38,6 +38,7 @@ typedef enum ls_status {
     LS_E_CLOSED = -8,          /* the log is closing or closed */
     LS_E_NOMEM = -9,
     LS_E_COMPRESS = -10,       /* zstd failed to compress or decompress */
+    LS_E_BUSY = -11,           /* another open log (in this or another process) holds the directory */
 } ls_status;
 
 #define LS_ERROR_PATH_MAX 512
