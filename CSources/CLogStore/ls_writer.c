@@ -37,6 +37,8 @@
 /* Pause between arrivals after which the writer stops waiting for more: a fraction of the
  * total linger, so a batch is not held back by an appender that is not coming. */
 #define LS_LINGER_GAP_DIVISOR 4
+/* Largest expected batch for which the writer polls instead of sleeping while it gathers. */
+#define LS_SPIN_MAX_TARGET 32u
 /* Payload size from which the writer combines the caller's CRC instead of recomputing it. */
 #define LS_COMBINE_MIN_BYTES 4096u
 
@@ -97,8 +99,10 @@ static void linger_for_expected(ls_log *log) {
     const uint64_t gap_ns = linger_ns / LS_LINGER_GAP_DIVISOR;
     const uint64_t start = ls_now_ns();
     pthread_mutex_unlock(&log->mu);
-    uint64_t spin_ns = (uint64_t)log->cfg.spin_max_us * 1000u;
-    int met = spin_for(log, target, start + (spin_ns < linger_ns ? spin_ns : linger_ns));
+    /* Polling pays while the expected appenders return within the poll window; a large
+     * batch takes longer to gather, and the poller would only take CPU from the appenders. */
+    uint64_t spin_ns = target <= LS_SPIN_MAX_TARGET ? (uint64_t)log->cfg.spin_max_us * 1000u : 0;
+    int met = spin_ns && spin_for(log, target, start + (spin_ns < linger_ns ? spin_ns : linger_ns));
     pthread_mutex_lock(&log->mu);
     if (met) return;
     log->q_last_enqueue_ns = ls_now_ns();
