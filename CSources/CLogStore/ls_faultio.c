@@ -175,6 +175,7 @@ struct ls_faultio {
     bool applied;
     int apply_result;
     int error; /* a bookkeeping failure (out of memory), reported by apply_crash */
+    int fallocate_errno; /* when non-zero, every fallocate fails with it (ls_faultio_set_fallocate_error) */
     lsf_plans by_call, by_durable;
     lsf_node **nodes; /* in creation order: apply_crash walks them in this order */
     size_t n_nodes, cap_nodes;
@@ -902,6 +903,11 @@ static int lsf_fallocate(ls_io *io, int fd, off_t off, off_t len) {
     lsf_call c = lsf_begin(f, LSF_OP_OTHER);
     if (c.err) return c.err;
     lsf_lock(f);
+    if (f->fallocate_errno) {
+        int e = f->fallocate_errno;
+        lsf_unlock(f);
+        return -e;
+    }
     int rc = f->inner->vt->fallocate(f->inner, fd, off, len);
     lsf_node *n = lsf_fd_node(f, fd);
     if (rc == 0 && n && off + len > n->size_floor) n->size_floor = off + len;
@@ -1333,6 +1339,12 @@ void ls_faultio_plan_random_crash(ls_faultio *f, uint64_t lo, uint64_t hi) {
     uint64_t cut = lsf_next(f);
     lsf_plan_put(f, &f->by_call,
                  (lsf_plan){.key = index, .kind = LS_FAULT_TORN_CRASH, .arg = cut, .random_tear = true});
+    lsf_unlock(f);
+}
+
+void ls_faultio_set_fallocate_error(ls_faultio *f, int err) {
+    lsf_lock(f);
+    f->fallocate_errno = err;
     lsf_unlock(f);
 }
 

@@ -10,7 +10,10 @@ final class FaultyLog {
     let io: UnsafeMutablePointer<ls_io>
     let log: CommitLog
 
-    init(directory: String, backend: LogConfiguration.Backend, seed: UInt64, configuration: LogConfiguration? = nil) throws {
+    init(
+        directory: String, backend: LogConfiguration.Backend, seed: UInt64, configuration: LogConfiguration? = nil,
+        beforeOpen: (OpaquePointer) -> Void = { _ in }
+    ) throws {
         var inner: UnsafeMutablePointer<ls_io>?
         let cBackend = backend == .ioUring ? LS_BACKEND_URING : LS_BACKEND_PWRITEV
         #expect(ls_io_posix_create(cBackend, LS_URING_LINKED_FDATASYNC, &inner) == 0)
@@ -18,6 +21,7 @@ final class FaultyLog {
         #expect(ls_faultio_create(inner, seed, &f) == 0)
         faults = f!
         io = ls_faultio_as_io(faults)
+        beforeOpen(faults)
         log = try CommitLog(directory: directory, configuration: configuration ?? smallSegments(backend), io: io)
     }
 
@@ -152,6 +156,56 @@ struct CrashTests {
         try faulty.crashAndRelease()
         let survivors = try verifyRecovered(dir.logPath, acks: [Ack(lsn: first, writer: 0, seq: 0)], writers: 1)
         #expect(survivors == 1, "a write that failed before reaching the disk reappeared")
+    }
+
+    @Test("a file system that refuses fallocate (EOPNOTSUPP) still gets working segments", arguments: bothBackends)
+    func fallocateUnsupported(backend: LogConfiguration.Backend) async throws {
+        let dir = TemporaryDirectory()
+        let faulty = try FaultyLog(directory: dir.logPath, backend: backend, seed: 5) {
+            ls_faultio_set_fallocate_error($0, EOPNOTSUPP)
+        }
+        var acks: [Ack] = []
+        for s in 0..<1500 {
+            acks.append(Ack(lsn: try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: s))), writer: 0, seq: s))
+        }
+        #expect(faulty.log.statistics.rotations > 0)
+        try faulty.log.close()
+        ls_io_destroy(faulty.io)
+        #expect(try verifyRecovered(dir.logPath, acks: acks, writers: 1) == 1500)
+    }
+
+    @Test("no space for a new segment: appends fail with noSpace, are not written, and the log goes on once space returns")
+    func noSpaceForNextSegment() async throws {
+        let dir = TemporaryDirectory()
+        let faulty = try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: 9)
+        ls_faultio_set_fallocate_error(faulty.faults, ENOSPC)
+        var acks: [Ack] = []
+        var failure: LogError?
+        var seq = 0
+        while failure == nil && seq < 20_000 {
+            do throws(LogError) {
+                let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+                acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
+                seq += 1
+            } catch {
+                failure = error
+            }
+        }
+        #expect(failure?.kind == .noSpace, "\(String(describing: failure))")
+        #expect(failure?.errno == ENOSPC)
+        #expect(faulty.log.failure == nil, "running out of space before writing is not fail-stop")
+        // Still no space: the append fails again, and again nothing is written.
+        await #expect(throws: LogError.self) {
+            try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+        }
+        // Space returns: the next append succeeds with the next LSN.
+        ls_faultio_set_fallocate_error(faulty.faults, 0)
+        let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+        #expect(lsn == LSN(acks.count + 1))
+        acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
+        try faulty.log.close()
+        ls_io_destroy(faulty.io)
+        #expect(try verifyRecovered(dir.logPath, acks: acks, writers: 1) == acks.count)
     }
 
     @Test("a torn durable write at every byte of a batch recovers to the acknowledged prefix", arguments: bothBackends)

@@ -58,6 +58,10 @@ void ls_faultio_plan_durable_write(ls_faultio *f, uint64_t nth_durable_write, ls
  * that call is a write it becomes a torn write at a random byte. */
 void ls_faultio_plan_random_crash(ls_faultio *f, uint64_t lo, uint64_t hi);
 
+/* Until called again with 0, every fallocate fails with -err (e.g. EOPNOTSUPP as on some
+ * FUSE and NFS mounts, or ENOSPC as on a full disk) without reaching the file. */
+void ls_faultio_set_fallocate_error(ls_faultio *f, int err);
+
 /* Crashes now (as if the next call had LS_FAULT_CRASH). */
 void ls_faultio_crash_now(ls_faultio *f);
 
