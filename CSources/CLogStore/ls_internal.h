@@ -92,7 +92,7 @@ struct ls_log {
     ls_prepared prepared;
     ls_error prep_error;
     uint64_t prep_next_seq;
-    int prep_stop;
+    _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
 
     pthread_t writer_thread, prep_thread;
     int threads_started;

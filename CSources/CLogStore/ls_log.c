@@ -92,11 +92,16 @@ static uint64_t new_writer_id(void) {
     return id;
 }
 
-/* Creates the log directory if needed; a new one is made durable in its parent (DESIGN §4.5). */
+/*
+ * Creates the log directory if needed and fsyncs its parent, also when it already existed:
+ * a process that crashed between mkdir and that fsync leaves an entry that is not yet
+ * durable (DESIGN §4.5, §4.6).
+ */
 static int create_directory(ls_log *log, ls_error *err) {
     struct stat st;
-    if (stat(log->dir, &st) == 0) return S_ISDIR(st.st_mode) ? LS_OK : ls_err_set(err, LS_E_INVALID, ENOTDIR, log->dir, "not a directory");
-    int rc = log->io->vt->mkdir(log->io, log->dir, 0755);
+    if (stat(log->dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return ls_err_set(err, LS_E_INVALID, ENOTDIR, log->dir, "not a directory");
+    int rc = log->io->vt->mkdir(log->io, log->dir, 0755); /* an existing directory is success */
     if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot create the log directory");
     char parent[LS_PATH_MAX];
     snprintf(parent, sizeof parent, "%s", log->dir);
@@ -105,7 +110,7 @@ static int create_directory(ls_log *log, ls_error *err) {
     else if (slash) *slash = '\0';
     else snprintf(parent, sizeof parent, ".");
     rc = log->io->vt->fsync_dir(log->io, parent);
-    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, parent, "cannot fsync the parent of the new log directory");
+    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, parent, "cannot fsync the parent of the log directory");
     return LS_OK;
 }
 

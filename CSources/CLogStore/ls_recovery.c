@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ls_internal.h"
 
@@ -45,38 +46,70 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Lists segment files, removing leftovers of interrupted preparations. */
+/* 1 if `name` is "<a segment name>.tmp", a leftover of an interrupted preparation. */
+static int is_segment_tmp(const char *name) {
+    size_t n = strlen(name), t = strlen(LS_TMP_SUFFIX) - strlen(".log");
+    char base[LS_PATH_MAX];
+    if (!ends_with(name, LS_TMP_SUFFIX) || n - t >= sizeof base) return 0;
+    memcpy(base, name, n - t);
+    base[n - t] = '\0';
+    uint64_t writer, seq;
+    return ls_segment_parse_name(base, &writer, &seq);
+}
+
+static int add_found(found_list *out, const char *path, uint64_t writer, uint64_t seq) {
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 16;
+        found_segment *v = realloc(out->v, cap * sizeof *v);
+        if (!v) return -ENOMEM;
+        out->v = v;
+        out->cap = cap;
+    }
+    found_segment *f = &out->v[out->n++];
+    memset(f, 0, sizeof *f);
+    f->writer_id = writer;
+    f->seq = seq;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    return 0;
+}
+
+/*
+ * Lists segment files through the locked directory descriptor (so the directory listed is
+ * the one locked), removing leftovers of interrupted preparations. A failed readdir is an
+ * error, never the end of the listing: a missed segment would silently drop data.
+ */
 static int list_segments(ls_log *log, found_list *out, ls_error *err) {
-    DIR *d = opendir(log->dir);
-    if (!d) return ls_err_set(err, LS_E_IO, errno, log->dir, "cannot list the log directory");
+    int fd = dup(log->dir_lock_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return ls_err_set(err, LS_E_IO, e, log->dir, "cannot list the log directory");
+    }
     int removed = 0, rc = LS_OK;
-    struct dirent *e;
-    while (rc == LS_OK && (e = readdir(d)) != NULL) {
-        char path[LS_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", log->dir, e->d_name);
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) rc = ls_err_set(err, LS_E_IO, errno, log->dir, "cannot list the log directory");
+            break;
+        }
         uint64_t writer, seq;
-        if (strncmp(e->d_name, "seg-", 4) == 0 && ends_with(e->d_name, LS_TMP_SUFFIX)) {
+        int tmp = is_segment_tmp(e->d_name);
+        if (!tmp && !ls_segment_parse_name(e->d_name, &writer, &seq)) continue;
+        char path[LS_PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", log->dir, e->d_name) >= sizeof path) {
+            rc = ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, log->dir, "segment path too long");
+            break;
+        }
+        if (tmp) {
             int urc = log->io->vt->unlink(log->io, path);
             if (urc < 0) rc = ls_err_set(err, LS_E_IO, -urc, path, "cannot remove an unfinished segment file");
             removed = 1;
-            continue;
+        } else if (add_found(out, path, writer, seq) < 0) {
+            rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
         }
-        if (!ls_segment_parse_name(e->d_name, &writer, &seq)) continue;
-        if (out->n == out->cap) {
-            size_t cap = out->cap ? out->cap * 2 : 16;
-            found_segment *v = realloc(out->v, cap * sizeof *v);
-            if (!v) {
-                rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
-                break;
-            }
-            out->v = v;
-            out->cap = cap;
-        }
-        found_segment *f = &out->v[out->n++];
-        memset(f, 0, sizeof *f);
-        f->writer_id = writer;
-        f->seq = seq;
-        memcpy(f->path, path, sizeof f->path);
+        if (rc != LS_OK) break;
     }
     closedir(d);
     if (rc == LS_OK && removed) {

@@ -232,5 +232,6 @@ int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, 
     return 0;
 io_error:
     ls_window_free(&w);
+    if (rc == -ENOMEM) return ls_err_set(err, LS_E_NOMEM, ENOMEM, path, "out of memory while reading segment");
     return ls_err_set(err, LS_E_IO, -rc, path, "cannot read segment");
 }

@@ -52,12 +52,17 @@ int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq) 
     return parse_hex16(name + prefix, writer_id) && parse_hex16(name + prefix + 17, seq);
 }
 
-/* Writes zeros over [0, size) so later writes overwrite allocated, written blocks. */
-static int zero_fill(ls_io *io, int fd, uint64_t size) {
+/* Writes zeros over [0, size) so later writes overwrite allocated, written blocks. Gives up
+ * with -ECANCELED when the log is closing, so close does not wait for a whole segment. */
+static int zero_fill(ls_log *log, ls_io *io, int fd, uint64_t size) {
     uint8_t *zeros = calloc(1, LS_PREWRITE_CHUNK);
     if (!zeros) return -ENOMEM;
     int rc = 0;
     for (uint64_t off = 0; off < size && rc == 0; off += LS_PREWRITE_CHUNK) {
+        if (atomic_load_explicit(&log->prep_stop, memory_order_relaxed)) {
+            rc = -ECANCELED;
+            break;
+        }
         uint64_t n = size - off < LS_PREWRITE_CHUNK ? size - off : LS_PREWRITE_CHUNK;
         rc = ls_io_write_full(io, fd, zeros, (size_t)n, (off_t)off);
     }
@@ -87,7 +92,7 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *er
     int rc = preallocate(io, fd, log->cfg.segment_size);
     if (rc == 0 && !log->cfg.no_prewrite) {
         step = "zero-fill";
-        rc = zero_fill(io, fd, log->cfg.segment_size);
+        rc = zero_fill(log, io, fd, log->cfg.segment_size);
     }
     if (rc == 0) {
         step = "fsync";

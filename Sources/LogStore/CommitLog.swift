@@ -9,7 +9,9 @@ import CLogStore
 /// if the record with LSN n survived, every smaller LSN did; an append of several records
 /// survives whole or not at all. A failed write or sync stops the log (fail-stop): that
 /// append fails with ``LogError/Kind/outcomeUnknown``, later ones with
-/// ``LogError/Kind/failed``, and the log must be reopened.
+/// ``LogError/Kind/failed``, and the log must be reopened. Reopen it from a new process where
+/// you can: after a failed `fdatasync` Linux may have marked the unwritten pages clean, and a
+/// reopen in the same process would read them back from the page cache as if they were on disk.
 ///
 /// Thread safety: every method may be called from any thread or task concurrently. Appends
 /// never block a thread of Swift's cooperative pool: they suspend, and the writer thread
@@ -86,7 +88,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     ///   failed; ``LogError/Kind/failed`` or ``LogError/Kind/closed`` if the log no longer
     ///   accepts appends; ``LogError/Kind/noSpace`` if it could not be written for lack of space.
     public func append(_ record: LogRecord) async throws(LogError) -> LSN {
-        try await append(count: 1) { body in
+        try Self.checkLengths(record, index: 0)
+        return try await append(count: 1) { body in
             record.key.withUnsafeBufferPointer { key in
                 record.value.withUnsafeBufferPointer { value in
                     var r = ls_record(record, key: key, value: value)
@@ -104,6 +107,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         guard !records.isEmpty else {
             throw LogError(kind: .invalidArgument, message: "an append needs at least one record")
         }
+        for (index, record) in records.enumerated() { try Self.checkLengths(record, index: index) }
         // The C encoder copies synchronously; one flat buffer keeps every key and value pinned.
         var flat: [UInt8] = []
         flat.reserveCapacity(records.reduce(0) { $0 + $1.key.count + $1.value.count })
@@ -125,6 +129,16 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 }
                 return cRecords.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
             }
+        }
+    }
+
+    /// Refuses lengths the C record's u16/u32 fields cannot carry (they would be truncated).
+    private static func checkLengths(_ record: LogRecord, index: Int) throws(LogError) {
+        if record.key.count > Int(LS_RECORD_MAX_KEY) {
+            throw LogError(kind: .tooLarge, message: "record \(index): key of \(record.key.count) bytes exceeds \(LS_RECORD_MAX_KEY)")
+        }
+        if record.value.count > Int(UInt32.max) {
+            throw LogError(kind: .tooLarge, message: "record \(index): value of \(record.value.count) bytes exceeds what a frame can hold")
         }
     }
 

@@ -129,6 +129,20 @@ struct RecoveryTests {
         }
     }
 
+    @Test("open removes only its own unfinished segment files")
+    func leftoverTemporaryFiles() async throws {
+        let original = try await Self.makeLog(records: 5)
+        let ours = original.logPath + "/seg-00000000000000aa-00000000000000ff.log.tmp"
+        let theirs = original.logPath + "/seg-my-notes.log.tmp"
+        #expect(FileManager.default.createFile(atPath: ours, contents: Data([1, 2, 3])))
+        #expect(FileManager.default.createFile(atPath: theirs, contents: Data([4, 5, 6])))
+        let log = try CommitLog.open(directory: original.logPath, configuration: smallSegments())
+        #expect(try log.readAll().count == 5)
+        try log.close()
+        #expect(!FileManager.default.fileExists(atPath: ours), "a leftover of an interrupted preparation stays")
+        #expect(FileManager.default.fileExists(atPath: theirs), "a file that is not the engine's was deleted")
+    }
+
     @Test("an empty directory and a log of only prepared segments open empty")
     func emptyLogs() async throws {
         let dir = TemporaryDirectory()
