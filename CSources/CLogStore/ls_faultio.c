@@ -880,23 +880,19 @@ static void lsf_file_synced(ls_faultio *f, int fd, const lsf_call *c) {
     lsf_unlock(f);
 }
 
-static int lsf_fsync(ls_io *io, int fd) {
+/* fsync and fdatasync: forward to the inner call, then mark the file synced. */
+static int lsf_sync_via(ls_io *io, int fd, int (*inner_sync)(ls_io *, int)) {
     ls_faultio *f = lsf_of(io);
     lsf_call c = lsf_begin(f, LSF_OP_SYNC);
     if (c.err) return c.err;
-    int rc = f->inner->vt->fsync(f->inner, fd);
+    int rc = inner_sync(f->inner, fd);
     if (rc == 0) lsf_file_synced(f, fd, &c);
     return rc;
 }
 
-static int lsf_fdatasync(ls_io *io, int fd) {
-    ls_faultio *f = lsf_of(io);
-    lsf_call c = lsf_begin(f, LSF_OP_SYNC);
-    if (c.err) return c.err;
-    int rc = f->inner->vt->fdatasync(f->inner, fd);
-    if (rc == 0) lsf_file_synced(f, fd, &c);
-    return rc;
-}
+static int lsf_fsync(ls_io *io, int fd) { return lsf_sync_via(io, fd, lsf_of(io)->inner->vt->fsync); }
+
+static int lsf_fdatasync(ls_io *io, int fd) { return lsf_sync_via(io, fd, lsf_of(io)->inner->vt->fdatasync); }
 
 static int lsf_fallocate(ls_io *io, int fd, off_t off, off_t len) {
     ls_faultio *f = lsf_of(io);
