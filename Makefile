@@ -36,7 +36,7 @@ bench: run
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) test-asan
+	$(MAKE) --no-print-directory test-asan
 
 test-asan: deps
 	$(SWIFT) build --build-tests --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
