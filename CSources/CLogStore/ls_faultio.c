@@ -1101,6 +1101,19 @@ static int lsf_write_durable(ls_io *io, int fd, const struct iovec *iov, int iov
 
 static void lsf_destroy(ls_io *io);
 
+/* Mappings are read-only views of the real files: they see unsynced bytes as the page cache
+ * does until a simulated crash undoes them, after which the log is reopened and remaps. They
+ * take no call index, so plans keyed by call index are unaffected by reads. */
+static void *lsf_map_read(ls_io *io, int fd, size_t len, int *err) {
+    ls_faultio *f = lsf_of(io);
+    return f->inner->vt->map_read(f->inner, fd, len, err);
+}
+
+static int lsf_unmap(ls_io *io, void *addr, size_t len) {
+    ls_faultio *f = lsf_of(io);
+    return f->inner->vt->unmap(f->inner, addr, len);
+}
+
 static const ls_io_vtable lsf_vtable = {
     .open = lsf_open,
     .close = lsf_close,
@@ -1116,6 +1129,8 @@ static const ls_io_vtable lsf_vtable = {
     .mkdir = lsf_mkdir,
     .fsync_dir = lsf_fsync_dir,
     .write_durable = lsf_write_durable,
+    .map_read = lsf_map_read,
+    .unmap = lsf_unmap,
     .destroy = lsf_destroy,
 };
 

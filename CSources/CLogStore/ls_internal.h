@@ -44,6 +44,13 @@ typedef struct ls_segment {
     char path[LS_PATH_MAX];
 } ls_segment;
 
+/* A read-only mapping of one segment file, for point reads (ls_pointread.c). */
+typedef struct ls_mapping {
+    uint64_t seq;
+    const uint8_t *addr;
+    size_t len;
+} ls_mapping;
+
 /* A segment file made ready ahead of rotation by the preparer thread. */
 typedef struct ls_prepared {
     int fd;
@@ -53,13 +60,134 @@ typedef struct ls_prepared {
 
 typedef enum ls_prep_state { LS_PREP_IDLE, LS_PREP_REQUESTED, LS_PREP_READY, LS_PREP_FAILED } ls_prep_state;
 
+/* ---- the manifest (ls_manifest.c; format in docs/FORMAT.md §9 and the comment there) ---- */
+
+/* Record types. Numbers are on disk: never reuse one. */
+typedef enum ls_mf_type {
+    LS_MF_HEADER = 1,           /* version, next sequence: first record of every manifest file */
+    LS_MF_WRITER_START = 2,     /* writer id, start time (Unix ns), pid */
+    LS_MF_SEGMENT_OPEN = 3,     /* seq, writer id: the file is prepared and durable, data may follow */
+    LS_MF_SEGMENT_SEAL = 4,     /* seq, last LSN, end offset (the seal frame's offset) */
+    LS_MF_SEGMENT_OBSOLETE = 5, /* seq: the file may be deleted; it is no longer part of the log */
+    LS_MF_RECOVERY_DROP = 6,    /* seq, offset, length, first LSN: point-in-time recovery cut this range */
+    LS_MF_RECOVERY_SKIP = 7,    /* seq, offset, length, first LSN: salvage skips this damaged range */
+    LS_MF_CHECKPOINT = 8,       /* reserved for index checkpoints: any payload, kept but not interpreted */
+} ls_mf_type;
+
+/* One manifest event; the fields used depend on the type (see ls_mf_type). */
+typedef struct ls_mf_event {
+    uint16_t type;
+    uint64_t a, b, c, d;
+} ls_mf_event;
+
+/* What the manifest knows about one segment. */
+typedef struct ls_mf_segment {
+    uint64_t seq, writer_id;
+    uint64_t last_lsn, end; /* from its last SEGMENT_SEAL */
+    int sealed, obsolete;
+    int dropped; /* a RECOVERY_DROP covered the whole file: rename to .dropped, never delete */
+    int removed; /* obsolete and its file is gone (not written out by a rewrite) */
+} ls_mf_segment;
+
+/* A damaged byte range of a segment that readers and recovery skip (salvage). */
+typedef struct ls_skip_range {
+    uint64_t seq, offset, length, first_lsn;
+} ls_skip_range;
+
+typedef struct ls_manifest {
+    pthread_mutex_t mu; /* guards everything below once the log runs */
+    ls_io *io;
+    char dir[LS_PATH_MAX];
+    char path[LS_PATH_MAX];
+    char tmp_path[LS_PATH_MAX + 8];
+    int fd;
+    uint64_t size;         /* bytes of valid records: where the next one goes */
+    uint64_t max_bytes;    /* rewrite bound (ls_log_config.manifest_max_bytes) */
+    uint64_t rewrite_size; /* size right after the last rewrite (or open) */
+    int failed;            /* a write or fsync failed: nothing more is appended (sticky) */
+    ls_error failure;
+    uint64_t writer_id, start_time_ns, pid; /* the last WRITER_START */
+    uint64_t next_seq;     /* larger than every segment sequence ever recorded */
+    ls_mf_segment *segs;   /* sorted by seq */
+    size_t nsegs, cap_segs;
+    ls_skip_range *skips;  /* in the order recorded */
+    size_t nskips, cap_skips;
+    uint64_t *writers;     /* writer ids of WRITER_START records, in order (for reports) */
+    size_t nwriters, cap_writers;
+    uint8_t *checkpoint;   /* payload of the last CHECKPOINT record, kept across rewrites */
+    size_t checkpoint_len;
+    int have_checkpoint;
+    uint64_t replayed_records, replayed_bytes, torn_bytes, rewrites;
+} ls_manifest;
+
+/* Sets up an unopened manifest (fd -1); call ls_manifest_free in any case. */
+int ls_manifest_init(ls_manifest *m, ls_io *io, const char *root, uint64_t max_bytes);
+void ls_manifest_free(ls_manifest *m);
+/* 1 if manifest/manifest.log exists, 0 if not, or a negative ls_status (*err set). */
+int ls_manifest_exists(ls_manifest *m, ls_error *err);
+/*
+ * Opens (creating it when `create`) and replays manifest/manifest.log: removes a leftover
+ * .tmp of an interrupted rewrite, verifies every record, cuts a torn last record (file
+ * truncated and fsynced) and rebuilds the state. Damage followed by a valid record is
+ * LS_E_CORRUPT naming the file and the offset. Not thread-safe (open only).
+ */
+int ls_manifest_open(ls_manifest *m, int create, ls_error *err);
+/* Appends `n` events in one write, fsyncs them (through the ls_io), applies them to the
+ * state, then rewrites the file if it passed its bound. Any failure is sticky. */
+int ls_manifest_append(ls_manifest *m, const ls_mf_event *ev, size_t n, ls_error *err);
+/* Rewrites the file as the current state: tmp, fsync, rename, fsync dir. */
+int ls_manifest_rewrite(ls_manifest *m, ls_error *err);
+/* The manifest's entry for `seq`, or NULL (mu held or single-threaded). */
+ls_mf_segment *ls_manifest_segment(ls_manifest *m, uint64_t seq);
+/* Marks an obsolete segment's file as gone, so a rewrite forgets it. */
+void ls_manifest_mark_removed(ls_manifest *m, uint64_t seq);
+/* 1 and *err = the first failure if the manifest failed. */
+int ls_manifest_failed(ls_manifest *m, ls_error *err);
+
+/* ---- store layout, LOCK and writer markers (ls_layout.c) ---- */
+#define LS_LOCK_NAME "LOCK"
+#define LS_MANIFEST_DIR "manifest"
+#define LS_SEGMENTS_DIR "segments"
+#define LS_SNAPSHOTS_DIR "snapshots"
+#define LS_MARKERS_DIR "markers"
+#define LS_DROPPED_SUFFIX ".dropped"
+
+/* Sets log->seg_dir and log->marker_dir from log->dir. */
+int ls_layout_paths(ls_log *log, ls_error *err);
+/* Creates the root and its subdirectories if missing, fsyncing the root's parent and the root. */
+int ls_layout_create(ls_log *log, ls_error *err);
+/* Takes LOCK (flock LOCK_EX|LOCK_NB) and writes this writer's identity into it; LS_E_BUSY
+ * naming the holder otherwise. */
+int ls_layout_lock(ls_log *log, ls_error *err);
+/* Writer ids of markers/writer-<id>.marker files other than this writer's (malloc'd). */
+int ls_markers_list_others(ls_log *log, uint64_t **ids, size_t *n, ls_error *err);
+/* Removes those markers and fsyncs markers/. */
+int ls_markers_remove(ls_log *log, const uint64_t *ids, size_t n, ls_error *err);
+/* Creates this writer's marker (pid, start time), fsyncs it and markers/. */
+int ls_marker_create(ls_log *log, ls_error *err);
+/* Removes this writer's marker at a clean close and fsyncs markers/. */
+int ls_marker_remove(ls_log *log, ls_error *err);
+
+/* A seal of the previous active segment that the preparer records in the manifest. */
+typedef struct ls_pending_seal {
+    int pending;
+    uint64_t seq, last_lsn, end;
+} ls_pending_seal;
+
 struct ls_log {
     ls_log_config cfg;
     char dir[LS_PATH_MAX];
     ls_io *io;
     int owns_io;
     uint64_t writer_id;
-    int dir_lock_fd; /* the log directory, flock'ed exclusively while the log is open */
+    uint64_t start_time_ns; /* wall clock at open (Unix ns): in LOCK, the marker and the manifest */
+    int dir_lock_fd; /* <root>/LOCK, flock'ed exclusively while the log is open */
+    char seg_dir[LS_PATH_MAX];    /* <root>/segments */
+    char marker_dir[LS_PATH_MAX]; /* <root>/markers */
+    int marker_created;
+    ls_manifest manifest;
+    ls_skip_range *skips; /* skip ranges (salvage), fixed after open: readers use them unlocked */
+    size_t nskips;
 
     /* ---- the queue: guarded by mu ---- */
     pthread_mutex_t mu;
@@ -79,6 +207,11 @@ struct ls_log {
     ls_segment *segs;
     size_t nsegs, cap_segs;
 
+    /* ---- point-read mappings, sorted by seq: guarded by map_lock ---- */
+    pthread_rwlock_t map_lock;
+    ls_mapping *maps;
+    size_t nmaps, cap_maps;
+
     /* ---- the active segment: owned by the writer thread ---- */
     int active_fd;
     uint64_t active_seq;
@@ -92,6 +225,7 @@ struct ls_log {
     ls_prepared prepared;
     ls_error prep_error;
     uint64_t prep_next_seq;
+    ls_pending_seal pending_seal; /* set by rotate, recorded in the manifest by the preparer */
     _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
 
     pthread_t writer_thread, prep_thread;
@@ -108,6 +242,11 @@ struct ls_log {
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
         st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns;
 };
+
+/* ---- point reads (ls_pointread.c) ---- */
+int ls_maps_init(ls_log *log);
+/* Unmaps every segment; no read may be running. */
+void ls_maps_free(ls_log *log);
 
 /* ---- ls_error helpers (ls_error.c) ---- */
 int ls_err_set(ls_error *err, int code, int sys_errno, const char *path, const char *fmt, ...)
@@ -163,7 +302,22 @@ typedef struct ls_scan_result {
     uint64_t first_lsn, last_lsn; /* last_lsn = first_lsn - 1 when no record */
     uint64_t frames, records;
     char detail[160];
+    int head_skipped;  /* the header lies in a skip range: base LSN taken from the first frame */
+    int tail_skipped;  /* a skip range reaches the end of the file: complete, as if sealed (end SEALED) */
+    /* Salvage only: damaged ranges resynchronised past (malloc'd; free with ls_scan_result_free). */
+    ls_skip_range *damage;
+    size_t ndamage, cap_damage;
 } ls_scan_result;
+
+/* How a scan treats damage. */
+typedef struct ls_scan_opts {
+    const ls_skip_range *skips; /* ranges recorded in the manifest: walked over, LSN gaps across them allowed */
+    size_t nskips;              /* (ranges of other segments are ignored) */
+    int salvage;                /* 1: damage followed by a valid frame is collected in `damage` and
+                                   walked over instead of ending the scan CORRUPT */
+} ls_scan_opts;
+
+void ls_scan_result_free(ls_scan_result *res);
 
 /* Called for each valid frame with its header and stored body. Return nonzero to stop. */
 typedef int (*ls_frame_visitor)(void *ctx, uint64_t offset, const ls_frame_header *h, const uint8_t *body);
@@ -175,6 +329,9 @@ typedef int (*ls_frame_visitor)(void *ctx, uint64_t offset, const ls_frame_heade
  */
 int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, ls_frame_visitor visit,
                     void *ctx, ls_scan_result *res, ls_error *err);
+/* The same with skip ranges and salvage (opts may be NULL). */
+int ls_segment_scan_opts(ls_io *io, int fd, const char *path, uint64_t expected_seq, const ls_scan_opts *opts,
+                         ls_frame_visitor visit, void *ctx, ls_scan_result *res, ls_error *err);
 
 /* ---- compression (ls_compress.c) ---- */
 /* Compresses src into a new op payload; returns the compressed size or 0 if it did not shrink. */
@@ -190,6 +347,8 @@ int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err);
 int ls_writer_start(ls_log *log, ls_error *err);
 void ls_writer_stop(ls_log *log);
 void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char *what);
+/* Records a pending SEGMENT_SEAL in the manifest (preparer thread; close after the threads stop). */
+int ls_writer_record_seal(ls_log *log, ls_error *err);
 
 /* ---- segment list (ls_log.c) ---- */
 int ls_log_add_segment(ls_log *log, const ls_segment *s);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -248,14 +249,30 @@ static void px_destroy(ls_io *io) {
     free(p);
 }
 
+static void *px_map_read(ls_io *io, int fd, size_t len, int *err) {
+    (void)io;
+    void *addr = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) {
+        *err = -errno;
+        return NULL;
+    }
+    *err = 0;
+    return addr;
+}
+
+static int px_unmap(ls_io *io, void *addr, size_t len) {
+    (void)io;
+    return munmap(addr, len) < 0 ? -errno : 0;
+}
+
 static const ls_io_vtable ls_posix_pwritev_vtable = {
     px_open, px_close, px_pread, px_pwrite, px_fsync, px_fdatasync, px_fallocate, px_ftruncate,
-    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_pwritev, px_destroy,
+    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_pwritev, px_map_read, px_unmap, px_destroy,
 };
 
 static const ls_io_vtable ls_posix_uring_vtable = {
     px_open, px_close, px_pread, px_pwrite, px_fsync, px_fdatasync, px_fallocate, px_ftruncate,
-    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_uring, px_destroy,
+    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_uring, px_map_read, px_unmap, px_destroy,
 };
 
 /* Sets up a ring and proves it works with one no-op round trip. */

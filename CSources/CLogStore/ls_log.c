@@ -137,6 +137,7 @@ static void log_free(ls_log *log) {
     if (log->active_fd >= 0) log->io->vt->close(log->io, log->active_fd);
     if (log->prep_state == LS_PREP_READY) log->io->vt->close(log->io, log->prepared.fd);
     if (log->dir_lock_fd >= 0) log->io->vt->close(log->io, log->dir_lock_fd);
+    ls_maps_free(log); /* before the io that made the mappings goes */
     if (log->owns_io) ls_io_destroy(log->io);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->writer_cv);
@@ -154,7 +155,7 @@ static int init_sync(ls_log *log) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the linger deadlines use ls_now_ns */
     int rc = pthread_mutex_init(&log->mu, NULL) || pthread_cond_init(&log->writer_cv, &ca) ||
              pthread_mutex_init(&log->seg_mu, NULL) || pthread_mutex_init(&log->prep_mu, NULL) ||
-             pthread_cond_init(&log->prep_cv, NULL);
+             pthread_cond_init(&log->prep_cv, NULL) || ls_maps_init(log);
     pthread_condattr_destroy(&ca);
     return rc ? -ENOMEM : 0;
 }

@@ -28,6 +28,9 @@ struct ls_reader {
     uint32_t inner_len, inner_pos, inner_left;
     uint64_t next_lsn;
     uint64_t frame_off;
+    ls_location at;          /* location of the record next_in_frame returned last */
+    uint64_t container_off;  /* file offset of the open container record */
+    uint32_t container_item; /* index of the next record inside it */
 };
 
 int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *err) {
@@ -93,6 +96,18 @@ static int reader_corrupt(ls_reader *r, uint64_t off, const char *what, ls_error
                          s->seq, off, what);
 }
 
+/*
+ * The end of the skip range (salvage, recorded in the manifest) of segment `seq` that covers
+ * `off`, or 0. The ranges are fixed after open, so no lock is needed.
+ */
+static uint64_t skip_end(const ls_log *log, uint64_t seq, uint64_t off) {
+    for (size_t i = 0; i < log->nskips; i++) {
+        const ls_skip_range *k = &log->skips[i];
+        if (k->seq == seq && off >= k->offset && off - k->offset < k->length) return k->offset + k->length;
+    }
+    return 0;
+}
+
 /* Loads the next frame's body into r->body. Returns 1, 0 at the end, or a negative status. */
 static int load_frame(ls_reader *r, ls_error *err) {
     for (;;) {
@@ -102,6 +117,11 @@ static int load_frame(ls_reader *r, ls_error *err) {
             if (rc != LS_OK) return rc;
         }
         const ls_segment *s = &r->segs[r->idx];
+        uint64_t skip_to = skip_end(r->log, s->seq, r->off);
+        if (skip_to) {
+            r->off = ls_align_up(skip_to, LS_FRAME_ALIGN);
+            continue;
+        }
         if (r->off >= s->end) {
             close_segment(r);
             r->idx++;
@@ -163,8 +183,10 @@ static int open_container(ls_reader *r, const ls_record *c, ls_error *err) {
 /* The next logical record of the current frame: 1, 0 when the frame is exhausted, or <0. */
 static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
     size_t used;
+    uint64_t body_file_off = r->frame_off + LS_FRAME_HEADER_SIZE;
     for (;;) {
         if (r->inner_left) {
+            r->at = (ls_location){r->segs[r->idx].seq, r->container_off, r->container_item++};
             if (ls_record_decode(r->inner + r->inner_pos, r->inner_len - r->inner_pos, d, &used) != LS_FMT_OK ||
                 d->type == LS_RECORD_TYPE_ZSTD_BATCH)
                 return reader_corrupt(r, r->frame_off, "bad record inside a zstd container", err);
@@ -180,11 +202,15 @@ static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
         }
         if (ls_record_decode(r->body + r->body_pos, r->body_len - r->body_pos, d, &used) != LS_FMT_OK)
             return reader_corrupt(r, r->frame_off, "record checksum mismatch or bad record length", err);
+        uint64_t record_off = body_file_off + r->body_pos;
         r->body_pos += (uint32_t)used;
         if (d->type != LS_RECORD_TYPE_ZSTD_BATCH) {
             r->left_in_frame--;
+            r->at = (ls_location){r->segs[r->idx].seq, record_off, LS_LOCATION_PLAIN};
             return 1;
         }
+        r->container_off = record_off;
+        r->container_item = 0;
         int rc = open_container(r, d, err);
         if (rc != LS_OK) return rc;
     }
@@ -214,6 +240,7 @@ int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
         rec->value_len = d.value_len;
         rec->key = d.key;
         rec->value = d.value;
+        rec->location = r->at;
         return 1;
     }
 }

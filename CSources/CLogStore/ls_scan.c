@@ -8,14 +8,24 @@
  *  - CORRUPT: a damaged frame followed by a valid one, or a valid frame that
  *             contradicts its predecessors (wrong LSN).
  * Whether TORN is acceptable (only in the newest segment) is recovery's call.
+ *
+ * Skip ranges (salvage, recorded in the manifest) are walked over, and the first
+ * frame after one may start at a later LSN than expected. A skip range reaching
+ * the end of the file ends the segment as if sealed. In salvage mode the scanner
+ * itself resynchronises past damage that a valid frame follows, collecting the
+ * damaged ranges for recovery to record.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ls_crc32c.h"
 #include "ls_internal.h"
+
+/* Scanner-local result next to the LS_FMT_ codes: a valid frame at an unexpected LSN. */
+#define LS_SCAN_WRONG_LSN (-100)
 
 static int all_zero(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -87,6 +97,45 @@ static const char *damage_name(int fmt_rc) {
     }
 }
 
+void ls_scan_result_free(ls_scan_result *res) {
+    free(res->damage);
+    res->damage = NULL;
+    res->ndamage = res->cap_damage = 0;
+}
+
+/* The recorded skip range of segment `seq` that covers `off`, or NULL. */
+static const ls_skip_range *skip_covering(const ls_scan_opts *o, uint64_t seq, uint64_t off) {
+    for (size_t i = 0; o && i < o->nskips; i++) {
+        const ls_skip_range *s = &o->skips[i];
+        if (s->seq == seq && off >= s->offset && off - s->offset < s->length) return s;
+    }
+    return NULL;
+}
+
+/*
+ * Salvage: damage at `off`; looks for a valid frame from `from` on. If there is one, records
+ * [off, it) as damaged (with the LSN the damaged bytes should have started at) and returns 1
+ * with *resume at it. 0 when not salvaging or nothing valid follows (the caller classifies
+ * as usual), <0 on an I/O or memory error.
+ */
+static int salvage_past(ls_window *w, uint64_t off, uint64_t from, uint64_t seq, const ls_scan_opts *opts,
+                        uint64_t expected_lsn, ls_scan_result *res, uint64_t *resume) {
+    if (!opts || !opts->salvage) return 0;
+    uint64_t later;
+    int rc = find_valid_frame(w, from, seq, &later);
+    if (rc <= 0) return rc;
+    if (res->ndamage == res->cap_damage) {
+        size_t cap = res->cap_damage ? res->cap_damage * 2 : 4;
+        ls_skip_range *v = realloc(res->damage, cap * sizeof *v);
+        if (!v) return -ENOMEM;
+        res->damage = v;
+        res->cap_damage = cap;
+    }
+    res->damage[res->ndamage++] = (ls_skip_range){seq, off, later - off, expected_lsn};
+    *resume = later;
+    return 1;
+}
+
 /* The padding after a frame body is not covered by the CRC, so it must be zero. The frame
  * pointer the caller holds may be invalidated: it re-fetches the frame afterwards. */
 static int padding_is_zero(ls_window *w, uint64_t off, const ls_frame_header *h, int *rc) {
@@ -101,12 +150,27 @@ static int padding_is_zero(ls_window *w, uint64_t off, const ls_frame_header *h,
     return all_zero(pad, (size_t)(frame_end - body_end));
 }
 
-/* Walks the frames after the header. */
-static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void *ctx, ls_scan_result *res) {
-    uint64_t off = LS_SEGMENT_HEADER_SIZE;
+/* Walks the frames from `off` on. `gap_ok`: the next frame may start past the expected LSN
+ * (after a skipped range; a head-skipped segment starts with base LSN 0 = unknown). */
+static int scan_frames(ls_window *w, uint64_t seq, const ls_scan_opts *opts, uint64_t off, int gap_ok,
+                       ls_frame_visitor visit, void *ctx, ls_scan_result *res) {
     uint64_t next_lsn = res->header.base_lsn;
     for (;;) {
         int rc;
+        uint64_t resume;
+        const ls_skip_range *skip = skip_covering(opts, seq, off);
+        if (skip) {
+            uint64_t end = skip->offset + skip->length;
+            gap_ok = 1;
+            if (end >= w->file_size) { /* the rest of the file is skipped: the segment is complete */
+                res->end = LS_SCAN_SEALED;
+                res->tail_skipped = 1;
+                res->data_end = off;
+                return 0;
+            }
+            off = ls_align_up(end, LS_FRAME_ALIGN);
+            continue;
+        }
         const uint8_t *p = ls_window_get(w, off, LS_FRAME_HEADER_SIZE, &rc);
         if (!p && rc < 0) return rc;
         if (!p || all_zero(p, LS_FRAME_HEADER_SIZE)) {
@@ -117,6 +181,13 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
                 const uint8_t *rest = tail ? ls_window_get(w, off, (size_t)tail, &rc) : NULL;
                 if (rc < 0) return rc;
                 if (rest && !all_zero(rest, (size_t)tail)) return classify_damage(w, off, seq, res, "truncated frame");
+            }
+            rc = salvage_past(w, off, off, seq, opts, next_lsn, res, &resume);
+            if (rc < 0) return rc;
+            if (rc == 1) {
+                off = resume;
+                gap_ok = 1;
+                continue;
             }
             uint64_t later;
             rc = find_valid_frame(w, off, seq, &later);
@@ -146,13 +217,32 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
             if (rc < 0) return rc;
             frc = LS_FMT_BAD_FIELD;
         }
-        if (frc != LS_FMT_OK) return classify_damage(w, off, seq, res, damage_name(frc));
-        if (h.first_lsn != next_lsn) {
+        if (frc == LS_FMT_OK && (gap_ok ? h.first_lsn < next_lsn : h.first_lsn != next_lsn)) frc = LS_SCAN_WRONG_LSN;
+        if (frc != LS_FMT_OK) {
+            rc = salvage_past(w, off, off + LS_FRAME_ALIGN, seq, opts, next_lsn, res, &resume);
+            if (rc < 0) return rc;
+            if (rc == 1) {
+                off = resume;
+                gap_ok = 1;
+                continue;
+            }
+        }
+        if (frc != LS_FMT_OK && frc != LS_SCAN_WRONG_LSN) return classify_damage(w, off, seq, res, damage_name(frc));
+        if (frc == LS_SCAN_WRONG_LSN) {
+            res->data_end = off;
             res->end = LS_SCAN_CORRUPT;
             res->bad_offset = off;
             snprintf(res->detail, sizeof res->detail, "frame at offset %" PRIu64 " has first LSN %" PRIu64 " where %" PRIu64 " was expected",
                      off, h.first_lsn, next_lsn);
             return 0;
+        }
+        if (gap_ok) {
+            if (res->header.base_lsn == 0) { /* head-skipped: the first frame gives the base LSN */
+                res->header.base_lsn = res->first_lsn = h.first_lsn;
+                res->last_lsn = h.first_lsn - 1;
+            }
+            next_lsn = h.first_lsn;
+            gap_ok = 0;
         }
         /* The padding check may have moved the window: fetch the frame again. */
         frame = ls_window_get(w, off, LS_FRAME_HEADER_SIZE + (size_t)h.stored_len, &rc);
@@ -160,6 +250,14 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
         const uint8_t *body = frame + LS_FRAME_HEADER_SIZE;
         if (h.flags & LS_FRAME_F_SEAL) {
             if (ls_get_u64(body) != next_lsn - 1 || ls_get_u64(body + 8) != off) {
+                rc = salvage_past(w, off, off + LS_FRAME_ALIGN, seq, opts, next_lsn, res, &resume);
+                if (rc < 0) return rc;
+                if (rc == 1) {
+                    off = resume;
+                    gap_ok = 1;
+                    continue;
+                }
+                res->data_end = off;
                 res->end = LS_SCAN_CORRUPT;
                 res->bad_offset = off;
                 set_detail(res, "seal frame at offset %" PRIu64 " disagrees with the frames before it (last LSN %" PRIu64 ")",
@@ -186,6 +284,29 @@ static int scan_frames(ls_window *w, uint64_t seq, ls_frame_visitor visit, void 
 
 int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, ls_frame_visitor visit, void *ctx,
                     ls_scan_result *res, ls_error *err) {
+    return ls_segment_scan_opts(io, fd, path, expected_seq, NULL, visit, ctx, res, err);
+}
+
+/*
+ * A header that is zeros or damaged: the segment is head-skipped when a recorded skip range
+ * covers offset 0, or (salvage) when a valid frame follows, which then starts the walk.
+ * Returns 1 if so (*from = where the walk starts), 0 if not, <0 on error.
+ */
+static int skip_header(ls_window *w, uint64_t seq, const ls_scan_opts *opts, ls_scan_result *res, uint64_t *from) {
+    if (skip_covering(opts, seq, 0)) {
+        *from = LS_SEGMENT_HEADER_SIZE; /* scan_frames walks over the rest of the range */
+    } else {
+        int rc = salvage_past(w, 0, LS_SEGMENT_HEADER_SIZE, seq, opts, 0, res, from);
+        if (rc <= 0) return rc;
+    }
+    res->head_skipped = 1;
+    memset(&res->header, 0, sizeof res->header);
+    res->header.sequence = seq;
+    return 1;
+}
+
+int ls_segment_scan_opts(ls_io *io, int fd, const char *path, uint64_t expected_seq, const ls_scan_opts *opts,
+                         ls_frame_visitor visit, void *ctx, ls_scan_result *res, ls_error *err) {
     memset(res, 0, sizeof *res);
     int64_t size = io->vt->file_size(io, fd);
     if (size < 0) return ls_err_set(err, LS_E_IO, (int)-size, path, "cannot stat segment");
@@ -195,9 +316,25 @@ int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, 
     int rc;
     const uint8_t *hdr = ls_window_get(&w, 0, LS_SEGMENT_HEADER_SIZE, &rc);
     if (!hdr && rc < 0) goto io_error;
-    if (!hdr || all_zero(hdr, LS_SEGMENT_HEADER_SIZE)) {
+    int hrc = LS_FMT_OK;
+    if (hdr && !all_zero(hdr, LS_SEGMENT_HEADER_SIZE)) {
+        hrc = ls_segment_header_decode(hdr, &res->header);
+        if (hrc == LS_FMT_OK && res->header.sequence != expected_seq) hrc = LS_FMT_BAD_FIELD;
+    }
+    if (!hdr || all_zero(hdr, LS_SEGMENT_HEADER_SIZE) || hrc != LS_FMT_OK) {
+        uint64_t from;
+        res->header_state = (!hdr || all_zero(hdr, LS_SEGMENT_HEADER_SIZE)) ? 1 : -1;
+        rc = skip_header(&w, expected_seq, opts, res, &from);
+        if (rc < 0) goto io_error;
+        if (rc == 1) {
+            rc = scan_frames(&w, expected_seq, opts, from, 1, visit, ctx, res);
+            if (rc < 0) goto io_error;
+            ls_window_free(&w);
+            return 0;
+        }
+    }
+    if (res->header_state == 1) {
         /* Prepared but never written, unless frames follow a lost header. */
-        res->header_state = 1;
         uint64_t later;
         rc = find_valid_frame(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later);
         if (rc < 0) goto io_error;
@@ -209,10 +346,7 @@ int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, 
         ls_window_free(&w);
         return 0;
     }
-    int hrc = ls_segment_header_decode(hdr, &res->header);
-    if (hrc == LS_FMT_OK && res->header.sequence != expected_seq) hrc = LS_FMT_BAD_FIELD;
     if (hrc != LS_FMT_OK) {
-        res->header_state = -1;
         uint64_t later;
         rc = find_valid_frame(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later);
         if (rc < 0) goto io_error;
@@ -226,12 +360,13 @@ int ls_segment_scan(ls_io *io, int fd, const char *path, uint64_t expected_seq, 
     }
     res->first_lsn = res->header.base_lsn;
     res->last_lsn = res->header.base_lsn - 1;
-    rc = scan_frames(&w, expected_seq, visit, ctx, res);
+    rc = scan_frames(&w, expected_seq, opts, LS_SEGMENT_HEADER_SIZE, 0, visit, ctx, res);
     if (rc < 0) goto io_error;
     ls_window_free(&w);
     return 0;
 io_error:
     ls_window_free(&w);
+    ls_scan_result_free(res);
     if (rc == -ENOMEM) return ls_err_set(err, LS_E_NOMEM, ENOMEM, path, "out of memory while reading segment");
     return ls_err_set(err, LS_E_IO, -rc, path, "cannot read segment");
 }

@@ -8,7 +8,9 @@
  * final name and published with an fsync of the directory (DESIGN §4.5). Its
  * header is written by the writer together with the segment's first frames,
  * because only then is the base LSN known: a header of zeros therefore means
- * "prepared, never used".
+ * "prepared, never used". Once the file and its name are durable, a SEGMENT_OPEN
+ * event is made durable in the manifest, before any data can go into the file:
+ * a file the manifest does not list never holds data of this store.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,10 +83,12 @@ static int preallocate(ls_io *io, int fd, uint64_t size) {
 int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err) {
     ls_io *io = log->io;
     char tmp[LS_PATH_MAX + 8];
-    ls_segment_path(out->path, sizeof out->path, log->dir, log->writer_id, seq);
+    ls_segment_path(out->path, sizeof out->path, log->seg_dir, log->writer_id, seq);
     snprintf(tmp, sizeof tmp, "%s" LS_TMP_SUFFIX, out->path);
     out->seq = seq;
     out->fd = -1;
+    /* After a failed manifest write nothing may be listed any more: do not even start. */
+    if (ls_manifest_failed(&log->manifest, err)) return err->code;
 
     int fd = io->vt->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, tmp, "cannot create segment file");
@@ -104,13 +108,21 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *er
     }
     if (rc == 0) {
         step = "fsync the directory of";
-        rc = io->vt->fsync_dir(io, log->dir);
+        rc = io->vt->fsync_dir(io, log->seg_dir);
     }
     if (rc < 0) {
         io->vt->close(io, fd);
         io->vt->unlink(io, tmp); /* best effort: a leftover .tmp is removed at the next open */
         int code = rc == -ENOSPC ? LS_E_NOSPACE : LS_E_IO;
         return ls_err_set(err, code, -rc, out->path, "cannot %s a new segment", step);
+    }
+    /* The file stays on failure: if the event reached the disk, the next open expects it
+     * (listed and empty, it is then removed; unlisted and empty, too). */
+    ls_mf_event open_ev = {.type = LS_MF_SEGMENT_OPEN, .a = seq, .b = log->writer_id};
+    rc = ls_manifest_append(&log->manifest, &open_ev, 1, err);
+    if (rc != LS_OK) {
+        io->vt->close(io, fd);
+        return rc;
     }
     out->fd = fd;
     return LS_OK;

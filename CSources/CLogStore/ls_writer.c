@@ -157,19 +157,54 @@ static ls_op *gather(ls_log *log, uint32_t *count) {
 
 /* ---- completing ---- */
 
-static void complete(ls_log *log, ls_op *ops, uint64_t first_lsn, int status, int sys_errno) {
-    uint64_t lsn = first_lsn;
+/* Where a batch's frame body went: ops' records follow one another from body_off on. */
+typedef struct batch_place {
+    uint64_t first_lsn, seq, body_off;
+} batch_place;
+
+static void complete(ls_log *log, ls_op *ops, const batch_place *at, int status, int sys_errno) {
+    ls_append_result r = {.status = status, .sys_errno = sys_errno};
+    if (status == 0) {
+        r.first_lsn = at->first_lsn;
+        r.segment_seq = at->seq;
+        r.offset = at->body_off;
+    }
     while (ops) {
         ls_op *next = ops->next;
-        log->cfg.on_complete(log->cfg.on_complete_ctx, ops->user, status == 0 ? lsn : 0, ops->record_count, status,
-                             sys_errno);
-        lsn += ops->record_count;
+        r.record_count = ops->record_count;
+        r.in_container = (ops->frame_flags & LS_FRAME_F_ZSTD) != 0;
+        log->cfg.on_complete(log->cfg.on_complete_ctx, ops->user, &r);
+        if (status == 0) {
+            r.first_lsn += ops->record_count;
+            r.offset += ops->stored_len;
+        }
         free(ops);
         ops = next;
     }
 }
 
 /* ---- the preparer thread ---- */
+
+/*
+ * Records the seal of the segment the writer rotated away from (SEGMENT_SEAL), off the
+ * append path. The seal frame in the file is already durable; this event only lets
+ * recovery check the file against it, so losing it in a crash is harmless.
+ */
+int ls_writer_record_seal(ls_log *log, ls_error *err) {
+    pthread_mutex_lock(&log->prep_mu);
+    ls_pending_seal ps = log->pending_seal;
+    log->pending_seal.pending = 0;
+    pthread_mutex_unlock(&log->prep_mu);
+    if (!ps.pending) return LS_OK;
+    ls_mf_event ev = {.type = LS_MF_SEGMENT_SEAL, .a = ps.seq, .b = ps.last_lsn, .c = ps.end};
+    return ls_manifest_append(&log->manifest, &ev, 1, err);
+}
+
+/* A failed manifest write leaves its state unknown: stop the log (DESIGN §4.4). */
+static void fail_on_manifest(ls_log *log) {
+    ls_error e;
+    if (ls_manifest_failed(&log->manifest, &e)) ls_fail(log, LS_E_IO, e.sys_errno, e.path, e.message);
+}
 
 static void *preparer_main(void *arg) {
     ls_log *log = arg;
@@ -182,7 +217,9 @@ static void *preparer_main(void *arg) {
         pthread_mutex_unlock(&log->prep_mu);
         ls_prepared p;
         ls_error e;
-        int rc = ls_segment_prepare(log, seq, &p, &e);
+        int rc = ls_writer_record_seal(log, &e);
+        if (rc == LS_OK) rc = ls_segment_prepare(log, seq, &p, &e);
+        if (rc != LS_OK) fail_on_manifest(log);
         pthread_mutex_lock(&log->prep_mu);
         if (rc == LS_OK) {
             log->prepared = p;
@@ -254,13 +291,17 @@ static int rotate(ls_log *log, ls_error *err) {
         atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
         if (wrc < 0) {
             char path[LS_PATH_MAX];
-            ls_segment_path(path, sizeof path, log->dir, log->writer_id, log->active_seq);
+            ls_segment_path(path, sizeof path, log->seg_dir, log->writer_id, log->active_seq);
             log->io->vt->close(log->io, next.fd);
             ls_err_set_at(err, LS_E_UNKNOWN_OUTCOME, -wrc, path, log->active_off, "sealing the segment failed");
             return LS_E_UNKNOWN_OUTCOME;
         }
         segment_list_update(log, log->active_seq, last, log->active_off, 1);
         atomic_fetch_add_explicit(&log->st_rotations, 1, memory_order_relaxed);
+        /* The preparer records it in the manifest (request_preparation below wakes it). */
+        pthread_mutex_lock(&log->prep_mu);
+        log->pending_seal = (ls_pending_seal){1, log->active_seq, last, log->active_off};
+        pthread_mutex_unlock(&log->prep_mu);
     } else {
         /* The active file was never used; the next open removes it. */
     }
@@ -320,7 +361,7 @@ static uint64_t batch_body_size(const ls_op *ops) {
  * which open clamps to what a segment's frame can hold; a single append is checked against
  * that bound at ls_log_append).
  */
-static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_lsn, ls_error *err) {
+static int write_batch(ls_log *log, ls_op *ops, uint32_t count, batch_place *at, ls_error *err) {
     uint64_t frame_size = ls_frame_disk_size((uint32_t)batch_body_size(ops));
     uint64_t header = log->active_header_written ? 0 : LS_SEGMENT_HEADER_SIZE;
     if (log->active_off + header + frame_size + LS_SEAL_FRAME_SIZE > log->cfg.segment_size) {
@@ -332,7 +373,9 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
     }
     if (ensure_batch_buf(log, (size_t)(header + frame_size)) < 0 || (header && ls_log_reserve_segment(log) < 0))
         return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch (nothing was written)");
-    *first_lsn = log->next_lsn;
+    at->first_lsn = log->next_lsn;
+    at->seq = log->active_seq;
+    at->body_off = log->active_off + header + LS_FRAME_HEADER_SIZE;
     if (header) {
         ls_segment_header sh = {LS_FORMAT_VERSION, log->writer_id, log->active_seq, log->next_lsn, log->cfg.segment_size};
         ls_segment_header_encode(&sh, log->batch_buf);
@@ -346,7 +389,7 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, uint64_t *first_
     atomic_fetch_add_explicit(&log->st_sync_ns, ls_now_ns() - t0, memory_order_relaxed);
     atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
     char path[LS_PATH_MAX];
-    ls_segment_path(path, sizeof path, log->dir, log->writer_id, log->active_seq);
+    ls_segment_path(path, sizeof path, log->seg_dir, log->writer_id, log->active_seq);
     if (rc < 0) {
         return ls_err_set_at(err, LS_E_UNKNOWN_OUTCOME, -rc, path, off + header,
                              "durable write failed: the outcome of this batch is unknown; the log is stopped "
@@ -387,12 +430,12 @@ static void *writer_main(void *arg) {
         ls_error failure = log->failure;
         pthread_mutex_unlock(&log->mu);
         if (failed) {
-            complete(log, batch, 0, LS_E_FAILED, failure.sys_errno);
+            complete(log, batch, NULL, LS_E_FAILED, failure.sys_errno);
             continue;
         }
         ls_error err;
-        uint64_t first_lsn = 0;
-        int rc = write_batch(log, batch, count, &first_lsn, &err);
+        batch_place at = {0};
+        int rc = write_batch(log, batch, count, &at, &err);
         if (rc == LS_E_UNKNOWN_OUTCOME) {
             ls_fail(log, rc, err.sys_errno, err.path, err.message);
         }
@@ -400,7 +443,7 @@ static void *writer_main(void *arg) {
         pthread_mutex_lock(&log->mu);
         log->expected_ops = count + log->q_count;
         pthread_mutex_unlock(&log->mu);
-        complete(log, batch, first_lsn, rc, rc == LS_OK ? 0 : err.sys_errno);
+        complete(log, batch, &at, rc, rc == LS_OK ? 0 : err.sys_errno);
     }
     return NULL;
 }

@@ -108,27 +108,50 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
             throw LogError(kind: .invalidArgument, message: "an append needs at least one record")
         }
         for (index, record) in records.enumerated() { try Self.checkLengths(record, index: index) }
-        // The C encoder copies synchronously; one flat buffer keeps every key and value pinned.
+        return try await append(count: records.count) { body in Self.withCRecords(records, body) }
+    }
+
+    /// Queues `records` as one atomic append; `waiter` learns the outcome on the writer thread.
+    /// Returns `nil` once queued, or why they were refused (then `waiter` is never called).
+    func enqueue(records: [LogRecord], waiter: AppendWaiter) -> LogError? {
+        if records.isEmpty { return LogError(kind: .invalidArgument, message: "an append needs at least one record") }
+        for (index, record) in records.enumerated() {
+            do throws(LogError) { try Self.checkLengths(record, index: index) } catch { return error }
+        }
+        return enqueue(count: records.count, waiter: waiter) { body in Self.withCRecords(records, body) }
+    }
+
+    /// Calls `body` with C views of `records`, valid during the call (the C encoder copies
+    /// synchronously).
+    private static func withCRecords(_ records: [LogRecord], _ body: (UnsafeMutablePointer<ls_record>) -> Int32) -> Int32 {
+        if records.count == 1 {
+            let record = records[0]
+            return record.key.withUnsafeBufferPointer { key in
+                record.value.withUnsafeBufferPointer { value in
+                    var r = ls_record(record, key: key, value: value)
+                    return body(&r)
+                }
+            }
+        }
+        // One flat buffer keeps every key and value pinned at once.
         var flat: [UInt8] = []
         flat.reserveCapacity(records.reduce(0) { $0 + $1.key.count + $1.value.count })
         for r in records {
             flat += r.key
             flat += r.value
         }
-        return try await append(count: records.count) { body in
-            flat.withUnsafeBufferPointer { bytes in
-                var cRecords: [ls_record] = []
-                cRecords.reserveCapacity(records.count)
-                var at = 0
-                for r in records {
-                    let key = UnsafeBufferPointer(rebasing: bytes[at..<at + r.key.count])
-                    at += r.key.count
-                    let value = UnsafeBufferPointer(rebasing: bytes[at..<at + r.value.count])
-                    at += r.value.count
-                    cRecords.append(ls_record(r, key: key, value: value))
-                }
-                return cRecords.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        return flat.withUnsafeBufferPointer { bytes in
+            var cRecords: [ls_record] = []
+            cRecords.reserveCapacity(records.count)
+            var at = 0
+            for r in records {
+                let key = UnsafeBufferPointer(rebasing: bytes[at..<at + r.key.count])
+                at += r.key.count
+                let value = UnsafeBufferPointer(rebasing: bytes[at..<at + r.value.count])
+                at += r.value.count
+                cRecords.append(ls_record(r, key: key, value: value))
             }
+            return cRecords.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
         }
     }
 
@@ -147,25 +170,56 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         count: Int, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) async throws(LogError) -> ClosedRange<LSN> {
         let result: Result<ClosedRange<LSN>, LogError> = await withUnsafeContinuation { continuation in
-            let completion = Unmanaged.passRetained(AppendCompletion(continuation))
-            var error = ls_error()
-            var closed = false
-            let status = lock.withReadLock { () -> Int32 in
-                guard let handle else {
-                    closed = true
-                    return LS_E_CLOSED.rawValue
-                }
-                return withRecords { records in
-                    ls_log_append(handle, records, count, completion.toOpaque(), &error)
-                }
-            }
-            if status != 0 {
-                completion.release()
-                let failure = closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error)
-                continuation.resume(returning: .failure(failure))
+            if let error = enqueue(count: count, waiter: ContinuationWaiter(continuation), withRecords) {
+                continuation.resume(returning: .failure(error))
             }
         }
         return try result.get()
+    }
+
+    /// Queues an append whose C records `withRecords` provides; `waiter` learns its outcome on
+    /// the writer thread. Returns `nil` once queued, or why it was refused (then `waiter` is
+    /// never called). Upper layers (the key-value store, Raft) use this to update their
+    /// indexes before their callers resume.
+    func enqueue(
+        count: Int, waiter: AppendWaiter, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
+    ) -> LogError? {
+        let retained = Unmanaged.passRetained(waiter)
+        var error = ls_error()
+        var closed = false
+        let status = lock.withReadLock { () -> Int32 in
+            guard let handle else {
+                closed = true
+                return LS_E_CLOSED.rawValue
+            }
+            return withRecords { records in
+                ls_log_append(handle, records, count, retained.toOpaque(), &error)
+            }
+        }
+        if status == 0 { return nil }
+        retained.release()
+        return closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error)
+    }
+
+    /// Reads the durable record at `location`, verifying its checksum, and returns what `body`
+    /// makes of it (its key and value pointers are valid only inside `body`).
+    ///
+    /// - Throws: ``LogError/Kind/corrupt`` naming segment and offset when the bytes fail their
+    ///   checksum; ``LogError/Kind/closed`` after ``close()``.
+    func read<T>(at location: ls_location, _ body: (ls_read_record) -> T) throws(LogError) -> T {
+        try lock.withReadLock { () throws(LogError) -> T in
+            guard let handle else { throw LogError(kind: .closed, path: directory, message: "the log is closed") }
+            var result: T?
+            var error = ls_error()
+            var loc = location
+            let status = withoutActuallyEscaping({ (record: UnsafePointer<ls_read_record>) in result = body(record.pointee) }) {
+                visit in
+                var visitor = PointReadVisitor(visit: visit)
+                return withUnsafeMutablePointer(to: &visitor) { ls_log_read_at(handle, &loc, pointReadTrampoline, $0, &error) }
+            }
+            guard status == 0, let result else { throw LogError(error) }
+            return result
+        }
     }
 
     /// The highest LSN known durable; every smaller LSN is durable too.
@@ -260,12 +314,34 @@ extension ls_record {
     }
 }
 
+/// Learns the outcome of one append on the C writer thread, in LSN order. Subclasses must not
+/// block for long: every later append's completion waits behind this one.
+class AppendWaiter {
+    /// Called exactly once, on the writer thread. `directory` names the log for errors.
+    func complete(_ result: borrowing ls_append_result, directory: String) {}
+}
+
+extension LogError {
+    /// The error of a failed completion (status < 0).
+    init(completion result: borrowing ls_append_result, directory: String) {
+        self.init(status: result.status, errno: result.sys_errno, path: directory)
+    }
+}
+
 /// Carries one suspended append from the C writer thread back to its task.
-private final class AppendCompletion {
+private final class ContinuationWaiter: AppendWaiter {
     let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
 
     init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>) {
         self.continuation = continuation
+    }
+
+    override func complete(_ result: borrowing ls_append_result, directory: String) {
+        if result.status == 0 {
+            continuation.resume(returning: .success(result.first_lsn...(result.first_lsn + UInt64(result.record_count) - 1)))
+        } else {
+            continuation.resume(returning: .failure(LogError(completion: result, directory: directory)))
+        }
     }
 }
 
@@ -279,15 +355,19 @@ private final class CompletionContext: Sendable {
 /// Called by the writer thread once per append, in LSN order. Resuming a continuation only
 /// enqueues its task, so the writer never runs Swift code of the caller.
 private func commitLogCompletion(
-    _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ firstLSN: UInt64, _ count: UInt32,
-    _ status: Int32, _ sysErrno: Int32
+    _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ result: UnsafePointer<ls_append_result>?
 ) {
-    let completion = Unmanaged<AppendCompletion>.fromOpaque(user!).takeRetainedValue()
-    if status == 0 {
-        completion.continuation.resume(returning: .success(firstLSN...(firstLSN + UInt64(count) - 1)))
-    } else {
-        let shared = Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue()
-        completion.continuation.resume(
-            returning: .failure(LogError(status: status, errno: sysErrno, path: shared.directory)))
-    }
+    let waiter = Unmanaged<AppendWaiter>.fromOpaque(user!).takeRetainedValue()
+    let shared = Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue()
+    waiter.complete(result!.pointee, directory: shared.directory)
+}
+
+/// The closure of one point read, reached from C through a context pointer.
+private struct PointReadVisitor {
+    let visit: (UnsafePointer<ls_read_record>) -> Void
+}
+
+/// Hands the record C verified to the visitor behind the context pointer.
+private func pointReadTrampoline(_ context: UnsafeMutableRawPointer?, _ record: UnsafePointer<ls_read_record>?) {
+    context!.assumingMemoryBound(to: PointReadVisitor.self).pointee.visit(record!)
 }

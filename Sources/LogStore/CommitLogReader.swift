@@ -36,6 +36,21 @@ public final class CommitLogReader {
         }
     }
 
+    /// Hands the next record to `body` without copying it (its pointers are valid only inside
+    /// `body`); returns `false` at the end. Recovery uses this to rebuild indexes.
+    func nextRaw(_ body: (borrowing ls_read_record) throws(LogError) -> Void) throws(LogError) -> Bool {
+        try log.withOpenLog { () throws(LogError) -> Bool in
+            guard let reader else { throw LogError(kind: .closed, message: "the reader was closed with its log") }
+            var record = ls_read_record()
+            var error = ls_error()
+            let status = ls_reader_next(reader, &record, &error)
+            if status < 0 { throw LogError(error) }
+            if status == 0 { return false }
+            try body(record)
+            return true
+        }
+    }
+
     /// Releases the C reader. Called with the log's lock held exclusively.
     func invalidate() {
         if let reader { ls_reader_close(reader) }

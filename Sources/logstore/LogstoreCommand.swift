@@ -2,12 +2,13 @@ import ArgumentParser
 
 /// `logstore`: the command-line face of swift-logstore.
 ///
-/// Subcommands: `bench` (throughput and latency of durable appends against the disk's
+/// Subcommands: `put`, `get`, `delete` and `list` (the key-value store) and `bench`
+/// (throughput and latency of durable appends and store operations against the disk's
 /// single-writer fsync ceiling).
 @main
 struct LogstoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logstore",
-        abstract: "Benchmark and inspect swift-logstore logs.",
-        subcommands: [BenchCommand.self])
+        abstract: "Use, benchmark and inspect swift-logstore stores and logs.",
+        subcommands: [PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, BenchCommand.self])
 }

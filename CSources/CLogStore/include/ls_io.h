@@ -68,6 +68,14 @@ typedef struct ls_io_vtable {
      * bytes is unknown: some, all or none may be on disk.
      */
     int (*write_durable)(ls_io *io, int fd, const struct iovec *iov, int iovcnt, off_t off);
+    /*
+     * Maps [0, len) of the file read-only and shared (mmap PROT_READ, MAP_SHARED), so point
+     * reads cost a memory access instead of a system call. Returns the address, or NULL with
+     * *err = -errno. The mapping outlives `fd`.
+     */
+    void *(*map_read)(ls_io *io, int fd, size_t len, int *err);
+    /* munmap(2) of a mapping made by map_read. */
+    int (*unmap)(ls_io *io, void *addr, size_t len);
     /* Releases the ls_io itself (not the files). */
     void (*destroy)(ls_io *io);
 } ls_io_vtable;

@@ -54,17 +54,40 @@ typedef struct ls_error {
     char message[LS_ERROR_MESSAGE_MAX];
 } ls_error;
 
+/* How one append ended, and where its records are. */
+typedef struct ls_append_result {
+    uint64_t first_lsn;     /* LSN of its first record (0 unless status is 0) */
+    uint32_t record_count;
+    int status;             /* 0 (durable) or a negative ls_status */
+    int sys_errno;          /* errno of the failed system call, or 0 */
+    uint64_t segment_seq;   /* segment holding the append (status 0 only) */
+    uint64_t offset;        /* file offset of its first record, or of its zstd container record */
+    int in_container;       /* 1: the append is one zstd container record at `offset` */
+} ls_append_result;
+
 /*
  * Called on the writer thread once per append, in LSN order, after the append is
  * durable (status 0) or has failed (negative ls_status; sys_errno set for I/O
- * errors). `user` is the pointer given to ls_log_append. Must not block and must
- * not call ls_log_close.
+ * errors). `user` is the pointer given to ls_log_append. Must not block for long and
+ * must not call ls_log_append or ls_log_close. Record i of a plain append starts at
+ * offset + the encoded sizes of records 0..i-1 (records are packed back to back).
  */
-typedef void (*ls_completion_fn)(void *ctx, void *user, uint64_t first_lsn, uint32_t record_count,
-                                 int status, int sys_errno);
+typedef void (*ls_completion_fn)(void *ctx, void *user, const ls_append_result *result);
+
+/* What ls_log_open does about damaged data (docs/FORMAT.md §7.5). */
+typedef enum ls_recovery_mode {
+    LS_RECOVERY_STRICT = 0,        /* cut a torn tail of the newest segment; any other damage refuses
+                                      to open (LS_E_CORRUPT naming file and offset) */
+    LS_RECOVERY_POINT_IN_TIME = 1, /* cut the log at the first damage in LSN order: that segment is
+                                      truncated there and sealed, later segments are recorded obsolete
+                                      and renamed to <name>.dropped */
+    LS_RECOVERY_SALVAGE = 2,       /* keep every valid frame: damaged ranges are skipped and recorded
+                                      in the manifest, so later strict opens and readers skip them too */
+} ls_recovery_mode;
 
 typedef struct ls_log_config {
-    const char *dir;             /* directory holding the segment files; created if missing */
+    const char *dir;             /* the store root (LOCK, manifest/, segments/, snapshots/, markers/;
+                                    docs/FORMAT.md §1); created if missing */
     uint64_t segment_size;       /* bytes per segment file (default 64 MiB, 64 KiB..1 GiB, multiple of 8) */
     uint32_t commit_max_ops;     /* at most this many appends per group commit (default 1024) */
     uint64_t commit_max_bytes;   /* at most this many body bytes per group commit (default 4 MiB;
@@ -83,12 +106,18 @@ typedef struct ls_log_config {
     ls_io *io;                   /* optional I/O seam (not owned); NULL = real I/O per `backend` */
     ls_completion_fn on_complete;
     void *on_complete_ctx;
+    ls_recovery_mode recovery_mode; /* what open does about damage (default LS_RECOVERY_STRICT) */
+    uint64_t manifest_max_bytes; /* rewrite manifest/manifest.log once it passes this size (default
+                                    1 MiB; also at least twice its size after the last rewrite) */
 } ls_log_config;
 
 /* Fills a configuration with the defaults above (dir and on_complete must still be set). */
 void ls_log_config_init(ls_log_config *cfg);
 
 typedef struct ls_log ls_log;
+
+/* How many unclean writer ids ls_recovery_info lists (it counts them all). */
+#define LS_RECOVERY_MAX_WRITER_IDS 4
 
 /* What recovery found and did at open. */
 typedef struct ls_recovery_info {
@@ -99,8 +128,43 @@ typedef struct ls_recovery_info {
     int torn_tail;            /* 1 if a torn tail was cut off the newest segment */
     uint64_t torn_offset;     /* where it was cut */
     uint64_t torn_bytes;      /* bytes cut off the file (the torn frame and the preallocated tail) */
-    uint64_t removed_empty;   /* prepared-but-unused segment files removed */
+    uint64_t removed_empty;   /* prepared-but-unused segment files removed (listed or not) */
+    uint64_t removed_obsolete; /* files of segments the manifest says are obsolete, deleted (or renamed to
+                                  .dropped when they were dropped by recovery) at this open */
+
+    /* Writers that did not close cleanly (their marker was still in markers/). */
+    uint64_t unclean_writers;          /* how many */
+    uint64_t unclean_writer_ids[LS_RECOVERY_MAX_WRITER_IDS]; /* the first of them, oldest start first */
+    uint64_t last_unclean_writer_id;   /* the most recently started of them (0 if none) */
+
+    /* What a non-strict recovery mode dropped at this open (all 0 in strict mode). */
+    uint64_t dropped_ranges;      /* damaged or cut-off byte ranges (a whole dropped segment is one) */
+    uint64_t dropped_bytes;       /* bytes in them, preallocated tails included */
+    uint64_t dropped_frames;      /* valid frames dropped (point-in-time: those after the cut; salvage
+                                     keeps every valid frame, so 0) */
+    uint64_t first_dropped_lsn;   /* LSN the first dropped or damaged frame held or should have held
+                                     (the last LSN kept before it + 1); 0 if nothing was dropped */
+    int has_damage;               /* 1 if damage was found (the two fields below are then set) */
+    uint64_t damage_offset;       /* offset of the first damage in damage_path */
+    char damage_path[LS_ERROR_PATH_MAX]; /* file of the first damage */
+
+    /* The manifest (manifest/manifest.log). */
+    uint64_t manifest_records;    /* valid records replayed */
+    uint64_t manifest_bytes;      /* their bytes (the file size after a torn tail was cut) */
+    uint64_t manifest_torn_bytes; /* bytes of a torn last record cut off the file */
+    int manifest_rewritten;       /* 1 if the manifest was rewritten during this open */
 } ls_recovery_info;
+
+/* One segment file of an open log (ls_log_segment_list). */
+typedef struct ls_segment_info {
+    uint64_t seq;
+    uint64_t writer_id;
+    uint64_t base_lsn;
+    uint64_t last_lsn;  /* base_lsn - 1 while it holds no record */
+    uint64_t end;       /* bytes used: offset of its seal, or where the next frame goes */
+    int sealed;
+    char path[LS_ERROR_PATH_MAX];
+} ls_segment_info;
 
 /*
  * Opens (creating if needed) the log in cfg->dir: fsyncs what exists, verifies
@@ -125,6 +189,15 @@ uint64_t ls_log_durable_lsn(const ls_log *log);
 
 /* 1 once the log failed (fail-stop); *err (if not NULL) gets the first failure. */
 int ls_log_failure(ls_log *log, ls_error *err);
+
+/* This process's writer id (new at every open; in the segment names it writes). */
+uint64_t ls_log_writer_id(const ls_log *log);
+
+/*
+ * Copies up to `cap` segments holding data (oldest first; the active one once it holds data)
+ * into out and returns how many there are in total (call with cap 0 to size the array).
+ */
+size_t ls_log_segment_list(ls_log *log, ls_segment_info *out, size_t cap);
 
 typedef struct ls_log_stats {
     uint64_t appends;          /* appends completed successfully */
@@ -157,6 +230,17 @@ int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err);
 
 /* ---- reading ---- */
 
+/* Marks an ls_location that is a plain record, not an item of a zstd container. */
+#define LS_LOCATION_PLAIN UINT32_MAX
+
+/* Where one record is: its segment, the file offset of the record (or of the zstd
+ * container record holding it) and its index inside that container. */
+typedef struct ls_location {
+    uint64_t segment_seq;
+    uint64_t offset;
+    uint32_t item; /* LS_LOCATION_PLAIN, or the record's index inside the container */
+} ls_location;
+
 typedef struct ls_reader ls_reader;
 
 /* One record as read back; pointers stay valid until the next ls_reader_next. */
@@ -168,6 +252,7 @@ typedef struct ls_read_record {
     uint32_t value_len;
     const uint8_t *key;
     const uint8_t *value;
+    ls_location location; /* where the record is (for ls_log_read_at) */
 } ls_read_record;
 
 /* A reader over the durable records with LSN >= from_lsn, up to the durable LSN at
@@ -176,6 +261,18 @@ int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *er
 /* 1 and *rec set; 0 at the end; negative ls_status (e.g. LS_E_CORRUPT) with *err. */
 int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err);
 void ls_reader_close(ls_reader *r);
+
+/*
+ * Point read: verifies the record at `loc` (its own CRC32C; a container's too) and calls
+ * `fn(ctx, rec)` with it; rec's key and value are valid only during the call. The
+ * location must come from a completion or a reader of this log (a durable record).
+ * Segments are memory-mapped on first use, so a read costs no system call. Returns 0, or
+ * LS_E_CORRUPT naming segment and offset when the bytes there fail their checksum,
+ * LS_E_INVALID for a location outside every segment, LS_E_IO if mapping failed.
+ * Thread-safe; many reads run in parallel.
+ */
+typedef void (*ls_read_fn)(void *ctx, const ls_read_record *rec);
+int ls_log_read_at(ls_log *log, const ls_location *loc, ls_read_fn fn, void *ctx, ls_error *err);
 
 /* Short English name of a status, e.g. "corrupt". */
 const char *ls_status_name(int status);

@@ -1,0 +1,377 @@
+/// The key-value store's in-memory index: `(namespace, key)` to ``IndexEntry``, compact and fast.
+///
+/// ## Layout (per key, 16-byte keys)
+/// - Entry table: one 32-byte ``PackedEntry`` per key (version, narrowed location, value length,
+///   key reference, namespace, key length). Removed entries form a free list through `keyRef`.
+/// - ``KeyArena``: the key bytes, rounded up to 4-byte words (16 bytes for a 16-byte key).
+/// - Hash table: open addressing with linear probing over 8-byte slots, each
+///   `hashTag << 32 | (id + 1)` (0 = empty). The tag (high 32 bits of the hash) also picks the
+///   home slot (`tag * capacity >> 32`), so slots can be moved on growth and on deletion without
+///   re-reading keys. Load stays at most 0.85; deletion shifts later slots back, so there are no
+///   tombstones.
+/// - ``OrderedKeys`` (only once a scan has been asked for): ~4.6 bytes per key.
+///
+/// The ordered structure is built lazily by the first ``scan(namespace:prefix:after:limit:)`` or
+/// ``prepareForScans()`` (one sort of all keys), then maintained on every insert of a new key and
+/// every remove. Keeping it from the start would multiply the cost of bulk loading (recovery
+/// inserts every key once, and an ordered insert compares through the arena), and a store that
+/// never lists keys never pays for it.
+///
+/// ## Limits
+/// Keys are at most ``maxKeyLength`` bytes; segment sequences at most ``maxSegment``; offsets at
+/// most ``maxOffset``; at most `UInt32.max - 1` keys; at most 16 GiB of key bytes. The store checks
+/// keys before they reach the index; passing more is a programming error (precondition).
+///
+/// ## Thread safety
+/// Not thread-safe. The store guards it with a reader-writer lock: the non-mutating members
+/// (`lookup`, `scan`, `count`, `memoryBytes`) under the read lock, concurrently; `mutating` ones
+/// under the write lock. The lazy build inside `scan` has its own lock (``OrderedKeysBox``), so
+/// concurrent first scans build once.
+struct KeyIndex {
+    /// Longest key the index stores, in bytes.
+    static let maxKeyLength = Int(UInt16.max)
+    /// Largest segment sequence the index stores (it keeps 32 bits).
+    static let maxSegment = UInt64(UInt32.max)
+    /// Largest record offset the index stores (it keeps 32 bits; segments are at most 1 GiB).
+    static let maxOffset = UInt64(UInt32.max)
+
+    /// Smallest hash table.
+    private static let minimumSlots = 16
+    /// Maximum load, as a fraction `maxLoadNumerator / maxLoadDenominator` (0.85): linear probing
+    /// still averages under four slots (half a cache line) per successful lookup there.
+    private static let maxLoadNumerator = 17, maxLoadDenominator = 20
+    /// End of the free list.
+    private static let noFreeEntry = UInt32.max
+
+    /// Hash slots: `tag << 32 | (id + 1)`, or 0 when empty.
+    private var slots: ContiguousArray<UInt64>
+    /// Entry table, indexed by id.
+    private var entries: ContiguousArray<PackedEntry>
+    /// Key bytes.
+    private var arena: KeyArena
+    /// Ids in key order, once a scan has been asked for.
+    private var ordered = OrderedKeysBox()
+    /// First free entry id, or `noFreeEntry`.
+    private var freeHead = KeyIndex.noFreeEntry
+    /// Random hash seed, so crafted keys cannot force long probe chains.
+    private let seed: UInt64
+    /// Keys held.
+    private(set) var count = 0
+
+    /// Creates an empty index sized for `expectedKeys` keys of about `expectedKeyBytes` bytes in
+    /// total, so bulk loading (recovery) does not grow the tables.
+    init(expectedKeys: Int = 0, expectedKeyBytes: Int = 0) {
+        precondition(MemoryLayout<PackedEntry>.stride == PackedEntry.expectedStride, "PackedEntry layout changed")
+        let expected = max(0, expectedKeys)
+        slots = ContiguousArray(
+            repeating: 0,
+            count: max(Self.minimumSlots, expected * Self.maxLoadDenominator / (Self.maxLoadNumerator - 1) + 1))
+        entries = []
+        entries.reserveCapacity(expected)
+        arena = KeyArena(reservingBytes: expectedKeyBytes)
+        var rng = SystemRandomNumberGenerator()
+        seed = rng.next()
+    }
+
+    /// Heap bytes the index holds (allocated capacities, not counts).
+    var memoryBytes: Int {
+        slots.capacity * MemoryLayout<UInt64>.stride + entries.capacity * MemoryLayout<PackedEntry>.stride
+            + arena.memoryBytes + ordered.memoryBytes
+    }
+
+    /// Whether the ordered structure exists (so a scan costs O(log n + results)).
+    var isPreparedForScans: Bool { ordered.isBuilt }
+
+    /// How many times the key arena has been compacted (for tests).
+    var arenaCompactions: Int { arena.compactions }
+
+    // MARK: Hash table
+
+    /// The home slot of `tag` in a table of `capacity` slots (multiply-shift range reduction).
+    @inline(__always)
+    private static func home(_ tag: UInt32, _ capacity: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(tag) &* UInt64(capacity)) >> 32)
+    }
+
+    /// Result of probing for a key.
+    private enum Probe {
+        /// The key is at this slot, with this entry id.
+        case found(slot: Int, id: UInt32)
+        /// The key is absent; this empty slot ends its probe sequence.
+        case absent(slot: Int)
+    }
+
+    /// Probes for `(namespace, key)` whose hash tag is `tag`.
+    @inline(__always)
+    private func probe(_ namespace: UInt16, _ key: UnsafeRawBufferPointer, tag: UInt32) -> Probe {
+        arena.withBase { base in
+            let keyBytes = key.baseAddress ?? base  // any valid address will do for an empty key
+            let count = key.count
+            return slots.withUnsafeBufferPointer { slots in
+                entries.withUnsafeBufferPointer { entries in
+                    let capacity = slots.count
+                    var i = Self.home(tag, capacity)
+                    while true {
+                        let s = slots[i]
+                        if s == 0 { return .absent(slot: i) }
+                        if UInt32(truncatingIfNeeded: s >> 32) == tag {
+                            let id = UInt32(truncatingIfNeeded: s) &- 1
+                            let e = entries[Int(id)]
+                            if e.namespace == namespace && Int(e.keyLength) == count
+                                && KeyBytes.equal(base + Int(e.keyRef) * 4, keyBytes, count: count)
+                            {
+                                return .found(slot: i, id: id)
+                            }
+                        }
+                        i += 1
+                        if i == capacity { i = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hash tag of a key.
+    @inline(__always)
+    private func tag(_ namespace: UInt16, _ key: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(truncatingIfNeeded: KeyBytes.hash(seed: seed, namespace: namespace, key: key) >> 32)
+    }
+
+    /// Rehashes into a table of `capacity` slots (from the stored tags; keys are not read).
+    private mutating func resize(to capacity: Int) {
+        var fresh = ContiguousArray<UInt64>(repeating: 0, count: capacity)
+        fresh.withUnsafeMutableBufferPointer { fresh in
+            for s in slots where s != 0 {
+                var i = Self.home(UInt32(truncatingIfNeeded: s >> 32), capacity)
+                while fresh[i] != 0 {
+                    i += 1
+                    if i == capacity { i = 0 }
+                }
+                fresh[i] = s
+            }
+        }
+        slots = fresh
+    }
+
+    /// Empties slot `hole`, moving back later slots of its cluster that may not be skipped
+    /// (backward-shift deletion: keeps every key reachable from its home without tombstones).
+    private mutating func clearSlot(_ hole: Int) {
+        slots.withUnsafeMutableBufferPointer { slots in
+            let capacity = slots.count
+            var hole = hole, j = hole
+            while true {
+                j += 1
+                if j == capacity { j = 0 }
+                let s = slots[j]
+                if s == 0 { break }
+                let home = Self.home(UInt32(truncatingIfNeeded: s >> 32), capacity)
+                // The slot may move to the hole unless its home lies cyclically in (hole, j].
+                let stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j)
+                if !stays {
+                    slots[hole] = s
+                    hole = j
+                }
+            }
+            slots[hole] = 0
+        }
+    }
+
+    /// Live entry ids, in slot order.
+    private func liveIDs() -> ContiguousArray<UInt32> {
+        var ids = ContiguousArray<UInt32>()
+        ids.reserveCapacity(count)
+        for s in slots where s != 0 { ids.append(UInt32(truncatingIfNeeded: s) &- 1) }
+        return ids
+    }
+
+    /// Calls `body` with a view of entries and keys.
+    @inline(__always)
+    private func withKeyView<R>(_ body: (KeyView) -> R) -> R {
+        arena.withBase { base in
+            entries.withUnsafeBufferPointer { body(KeyView(entries: $0, arena: base)) }
+        }
+    }
+
+    // MARK: Point operations
+
+    /// Looks up `(namespace, key)`. Allocation-free.
+    ///
+    /// - Returns: the entry, or nil when the key is not indexed.
+    func lookup(namespace: UInt16, key: UnsafeRawBufferPointer) -> IndexEntry? {
+        guard count > 0 else { return nil }
+        if case .found(_, let id) = probe(namespace, key, tag: tag(namespace, key)) {
+            return entries[Int(id)].entry
+        }
+        return nil
+    }
+
+    /// Inserts or replaces the entry of `(namespace, key)`.
+    ///
+    /// - Precondition: `key.count <= maxKeyLength`; `entry.location` within ``maxSegment`` and
+    ///   ``maxOffset``.
+    /// - Returns: the entry it replaced, or nil if the key is new.
+    @discardableResult
+    mutating func upsert(namespace: UInt16, key: UnsafeRawBufferPointer, entry: IndexEntry) -> IndexEntry? {
+        precondition(key.count <= Self.maxKeyLength, "key longer than 65,535 bytes")
+        let tag = tag(namespace, key)
+        // Grow before probing so the empty slot found stays valid for the insert.
+        if (count + 1) * Self.maxLoadDenominator > slots.count * Self.maxLoadNumerator {
+            resize(to: slots.count + slots.count / 2)
+        }
+        let slot: Int
+        switch probe(namespace, key, tag: tag) {
+        case .found(_, let id):
+            let previous = entries[Int(id)].entry
+            entries[Int(id)].store(entry)
+            return previous
+        case .absent(let s):
+            slot = s
+        }
+        var packed = PackedEntry(
+            version: 0, segment: 0, offset: 0, item: 0, valueLength: 0,
+            keyRef: arena.append(key), namespace: namespace, keyLength: UInt16(key.count))
+        packed.store(entry)
+        let id: UInt32
+        if freeHead != Self.noFreeEntry {
+            id = freeHead
+            freeHead = entries[Int(id)].keyRef
+            entries[Int(id)] = packed
+        } else {
+            precondition(entries.count < Int(UInt32.max) - 1, "too many keys for 32-bit entry ids")
+            if entries.count == entries.capacity {
+                // A quarter at a time: the entry table is the largest part of the index.
+                entries.reserveCapacity(max(16, entries.capacity + entries.capacity / 4))
+            }
+            id = UInt32(entries.count)
+            entries.append(packed)
+        }
+        slots[slot] = UInt64(tag) << 32 | UInt64(id + 1)
+        count += 1
+        updateOrderedKeys { tree, view in tree.insert(id, view) }
+        return nil
+    }
+
+    /// Removes the entry of `(namespace, key)`.
+    ///
+    /// - Returns: the removed entry, or nil if the key was not indexed.
+    @discardableResult
+    mutating func remove(namespace: UInt16, key: UnsafeRawBufferPointer) -> IndexEntry? {
+        guard count > 0, case .found(let slot, let id) = probe(namespace, key, tag: tag(namespace, key)) else {
+            return nil
+        }
+        let removed = entries[Int(id)]
+        updateOrderedKeys { tree, view in tree.remove(id, view) }
+        clearSlot(slot)
+        arena.release(length: Int(removed.keyLength))
+        entries[Int(id)].keyRef = freeHead
+        entries[Int(id)].keyLength = 0
+        freeHead = id
+        count -= 1
+        if arena.needsCompaction {
+            arena.compact(entries: &entries, liveIDs: liveIDs())
+        }
+        return removed.entry
+    }
+
+    /// ``lookup(namespace:key:)`` for a byte array.
+    func lookup(namespace: UInt16, key: [UInt8]) -> IndexEntry? {
+        key.withUnsafeBytes { lookup(namespace: namespace, key: $0) }
+    }
+
+    /// ``upsert(namespace:key:entry:)`` for a byte array.
+    @discardableResult
+    mutating func upsert(namespace: UInt16, key: [UInt8], entry: IndexEntry) -> IndexEntry? {
+        key.withUnsafeBytes { upsert(namespace: namespace, key: $0, entry: entry) }
+    }
+
+    /// ``remove(namespace:key:)`` for a byte array.
+    @discardableResult
+    mutating func remove(namespace: UInt16, key: [UInt8]) -> IndexEntry? {
+        key.withUnsafeBytes { remove(namespace: namespace, key: $0) }
+    }
+
+    // MARK: Ordered listing
+
+    /// Applies `body` to the ordered keys if they exist, cloning them first if a copy of this
+    /// index shares them.
+    private mutating func updateOrderedKeys(_ body: (inout OrderedKeys, KeyView) -> Void) {
+        guard ordered.isBuilt else { return }
+        if !isKnownUniquelyReferenced(&ordered) { ordered = ordered.clone() }
+        let box = ordered
+        withKeyView { view in box.updateIfBuilt { body(&$0, view) } }
+    }
+
+    /// The ordered keys, built first (one sort of all keys) if they do not exist yet; from then
+    /// on inserts and removes maintain them.
+    private func orderedKeys() -> OrderedKeys {
+        ordered.get { withKeyView { OrderedKeys(ids: liveIDs(), view: $0) } }
+    }
+
+    /// Builds the ordered structure now rather than on the first scan (for example right after
+    /// recovery, to keep the first listing fast).
+    func prepareForScans() {
+        _ = orderedKeys()
+    }
+
+    /// Keys of `namespace` starting with `prefix`, in ascending bytewise order (a key before its
+    /// extensions), strictly after `after` when given, at most `limit` of them.
+    ///
+    /// The first call builds the ordered structure, O(n log n); later calls cost
+    /// O(log n + results), and never sort.
+    func scan(namespace: UInt16, prefix: [UInt8], after: [UInt8]?, limit: Int)
+        -> [(key: [UInt8], entry: IndexEntry)]
+    {
+        guard limit > 0 else { return [] }
+        let tree = orderedKeys()
+        // Start at the prefix, or just after the cursor when the cursor is at or past the prefix.
+        let start: [UInt8], strictlyAfter: Bool
+        if let after, !after.lexicographicallyPrecedes(prefix) {
+            (start, strictlyAfter) = (after, true)
+        } else {
+            (start, strictlyAfter) = (prefix, false)
+        }
+        var results: [(key: [UInt8], entry: IndexEntry)] = []
+        withKeyView { view in
+            start.withUnsafeBytes { startBytes in
+                prefix.withUnsafeBytes { prefixBytes in
+                    let target = SearchKey(
+                        namespace: namespace, bytes: startBytes.baseAddress ?? view.arena, count: startBytes.count)
+                    tree.forEach(from: tree.seek(target, strictlyAfter: strictlyAfter, view)) { id in
+                        let e = view.entries[Int(id)]
+                        let key = view.key(id)
+                        // Keys with the prefix are contiguous: the first one without it ends the scan.
+                        guard e.namespace == namespace, key.count >= prefixBytes.count,
+                            prefixBytes.isEmpty
+                                || KeyBytes.equal(key.baseAddress!, prefixBytes.baseAddress!, count: prefixBytes.count)
+                        else { return false }
+                        results.append((Array(key), e.entry))
+                        return results.count < limit
+                    }
+                }
+            }
+        }
+        return results
+    }
+
+    // MARK: Checking
+
+    /// Checks internal consistency, returning a description of the first problem (for tests).
+    func validate() -> String? {
+        var live = 0
+        for (i, s) in slots.enumerated() where s != 0 {
+            live += 1
+            let id = Int(UInt32(truncatingIfNeeded: s) &- 1)
+            if id >= entries.count { return "slot \(i) names entry \(id) beyond the table" }
+            let e = entries[id]
+            let key = withKeyView { Array($0.key(UInt32(id))) }
+            let found = key.withUnsafeBytes { probe(e.namespace, $0, tag: tag(e.namespace, $0)) }
+            guard case .found(let slot, _) = found, slot == i else { return "entry \(id) unreachable from its home" }
+        }
+        if live != count { return "count \(count) but \(live) slots in use" }
+        if let tree = ordered.current {
+            if tree.count != count { return "ordered keys hold \(tree.count), index \(count)" }
+            if let problem = withKeyView({ tree.validate($0) }) { return problem }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,86 @@
+import CLogStore
+
+/// What opening a store found and did.
+public struct StoreRecoveryReport: Sendable {
+    /// What the log's recovery found and did (segments, torn tail, dropped ranges...).
+    public let log: RecoveryReport
+    /// Key-value records replayed.
+    public let recordsReplayed: UInt64
+    /// Live keys after replay.
+    public let keys: Int
+    /// Namespaces that hold keys or held them.
+    public let namespaces: Int
+    /// Records of other types (e.g. Raft) seen and left to their owners.
+    public let otherRecords: UInt64
+    /// Nanoseconds spent replaying the log into the index.
+    public let replayNanoseconds: UInt64
+}
+
+/// Rebuilds the key index by replaying the log from its first record: each put sets its
+/// key's entry, each delete (tombstone) removes it, so deleted keys stay deleted.
+enum StoreRecovery {
+    static func rebuild(log: CommitLog, index: StoreIndex, namespaces: NamespaceTable) throws(StoreError) -> StoreRecoveryReport {
+        let start = ContinuousClock.now
+        var replayed: UInt64 = 0
+        var other: UInt64 = 0
+        let reader: CommitLogReader
+        do { reader = try log.makeReader(from: 1) } catch { throw StoreError(error) }
+        var failure: StoreError?
+        index.update { index in
+            var applyFailure: StoreError?
+            do throws(LogError) {
+                while try reader.nextRaw({ (record) throws(LogError) in
+                    do throws(StoreError) {
+                        try apply(record, to: &index, namespaces: namespaces, replayed: &replayed, other: &other)
+                    } catch {
+                        applyFailure = error
+                        throw LogError(kind: .corrupt, message: error.message)  // stops the reader
+                    }
+                }) {}
+            } catch {
+                failure = applyFailure ?? StoreError(error)
+            }
+        }
+        if let failure { throw failure }
+        let elapsed = ContinuousClock.now - start
+        let nanos = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
+        return StoreRecoveryReport(
+            log: log.recovery, recordsReplayed: replayed, keys: index.count, namespaces: namespaces.all.count,
+            otherRecords: other, replayNanoseconds: nanos)
+    }
+
+    private static func apply(
+        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable, replayed: inout UInt64,
+        other: inout UInt64
+    ) throws(StoreError) {
+        guard let type = RecordType(rawValue: record.type) else {
+            other += 1
+            return
+        }
+        replayed += 1
+        let keyBytes = UnsafeBufferPointer(start: record.key, count: Int(record.key_len))
+        let (namespace, key) = try KVRecord.decodeKey(keyBytes, lsn: record.lsn)
+        let id = try namespaces.id(namespace)
+        switch type {
+        case .kvPut:
+            let location = RecordLocation(
+                segment: record.location.segment_seq, offset: record.location.offset, item: record.location.item)
+            let entry = IndexEntry(version: record.lsn, location: location, valueLength: record.value_len)
+            index.upsert(namespace: id, key: UnsafeRawBufferPointer(key), entry: entry)
+        case .kvDelete:
+            index.remove(namespace: id, key: UnsafeRawBufferPointer(key))
+        }
+    }
+}
+
+/// Counters of a store.
+public struct StoreStatistics: Sendable {
+    /// Live keys.
+    public let keys: Int
+    /// Namespaces that hold keys or held them since open.
+    public let namespaces: Int
+    /// Heap bytes of the key index.
+    public let indexBytes: Int
+    /// The log's counters (appends, group commits, syncs...).
+    public let log: LogStatistics
+}
