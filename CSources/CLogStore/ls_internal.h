@@ -185,6 +185,7 @@ struct ls_log {
     char seg_dir[LS_PATH_MAX];    /* <root>/segments */
     char marker_dir[LS_PATH_MAX]; /* <root>/markers */
     int marker_created;
+    int manifest_inited; /* ls_manifest_init ran: log_free must free it */
     ls_manifest manifest;
     ls_skip_range *skips; /* skip ranges (salvage), fixed after open: readers use them unlocked */
     size_t nskips;

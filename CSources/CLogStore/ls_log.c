@@ -24,6 +24,8 @@
 /* Waking a sleeping thread costs tens of microseconds on a virtual machine, a large part of
  * an fdatasync; appenders usually come back within this window. */
 #define LS_DEFAULT_SPIN_US 50u
+/* A manifest holds a few records per segment: 1 MiB is thousands of segments between rewrites. */
+#define LS_DEFAULT_MANIFEST_MAX_BYTES (1ull << 20)
 
 void ls_log_config_init(ls_log_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -36,6 +38,8 @@ void ls_log_config_init(ls_log_config *cfg) {
     cfg->spin_max_us = LS_DEFAULT_SPIN_US;
     cfg->backend = LS_BACKEND_AUTO;
     cfg->uring_mode = LS_URING_LINKED_FDATASYNC;
+    cfg->recovery_mode = LS_RECOVERY_STRICT;
+    cfg->manifest_max_bytes = LS_DEFAULT_MANIFEST_MAX_BYTES;
 }
 
 /* Largest stored body one frame can have in a segment of this size (segment sizes are
@@ -81,6 +85,8 @@ static int validate_config(const ls_log_config *cfg, ls_error *err) {
                           "segment size must be a multiple of 8 between 64 KiB and 1 GiB");
     if (cfg->commit_max_ops == 0 || cfg->commit_max_bytes == 0)
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "commit caps must be positive");
+    if ((unsigned)cfg->recovery_mode > LS_RECOVERY_SALVAGE)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "unknown recovery mode %d", (int)cfg->recovery_mode);
     return LS_OK;
 }
 
@@ -92,51 +98,12 @@ static uint64_t new_writer_id(void) {
     return id;
 }
 
-/*
- * Creates the log directory if needed and fsyncs its parent, also when it already existed:
- * a process that crashed between mkdir and that fsync leaves an entry that is not yet
- * durable (DESIGN §4.5, §4.6).
- */
-static int create_directory(ls_log *log, ls_error *err) {
-    struct stat st;
-    if (stat(log->dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return ls_err_set(err, LS_E_INVALID, ENOTDIR, log->dir, "not a directory");
-    int rc = log->io->vt->mkdir(log->io, log->dir, 0755); /* an existing directory is success */
-    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot create the log directory");
-    char parent[LS_PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", log->dir);
-    char *slash = strrchr(parent, '/');
-    if (slash == parent) slash[1] = '\0'; /* "/x": the parent is "/" */
-    else if (slash) *slash = '\0';
-    else snprintf(parent, sizeof parent, ".");
-    rc = log->io->vt->fsync_dir(log->io, parent);
-    if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, parent, "cannot fsync the parent of the log directory");
-    return LS_OK;
-}
-
-/*
- * Takes an exclusive flock on the log directory itself, so a second log on the same
- * directory (in this process or another) fails at open instead of interleaving segments.
- * The lock is released when the descriptor closes, also when the process dies.
- */
-static int lock_directory(ls_log *log, ls_error *err) {
-    int fd = log->io->vt->open(log->io, log->dir, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, log->dir, "cannot open the log directory");
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        log->io->vt->close(log->io, fd);
-        if (e == EWOULDBLOCK)
-            return ls_err_set(err, LS_E_BUSY, e, log->dir, "the log directory is already open (locked by another log)");
-        return ls_err_set(err, LS_E_IO, e, log->dir, "cannot lock the log directory");
-    }
-    log->dir_lock_fd = fd;
-    return LS_OK;
-}
-
 static void log_free(ls_log *log) {
     if (log->active_fd >= 0) log->io->vt->close(log->io, log->active_fd);
     if (log->prep_state == LS_PREP_READY) log->io->vt->close(log->io, log->prepared.fd);
     if (log->dir_lock_fd >= 0) log->io->vt->close(log->io, log->dir_lock_fd);
+    if (log->manifest_inited) ls_manifest_free(&log->manifest);
+    free(log->skips);
     ls_maps_free(log); /* before the io that made the mappings goes */
     if (log->owns_io) ls_io_destroy(log->io);
     pthread_mutex_destroy(&log->mu);
@@ -178,6 +145,9 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
     log->dir_lock_fd = -1;
     log->expected_ops = 1;
     log->writer_id = new_writer_id();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    log->start_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     if (cfg->io) {
         log->io = cfg->io;
     } else {
@@ -189,9 +159,18 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
         log->owns_io = 1;
     }
     ls_recovery_info local_info;
-    rc = create_directory(log, err);
-    if (rc == LS_OK) rc = lock_directory(log, err);
+    rc = ls_layout_paths(log, err);
+    if (rc == LS_OK) {
+        uint64_t mf_max = cfg->manifest_max_bytes ? cfg->manifest_max_bytes : LS_DEFAULT_MANIFEST_MAX_BYTES;
+        if (ls_manifest_init(&log->manifest, log->io, log->dir, mf_max) < 0)
+            rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
+        else log->manifest_inited = 1;
+    }
+    if (rc == LS_OK) rc = ls_layout_create(log, err);
+    if (rc == LS_OK) rc = ls_layout_lock(log, err);
     if (rc == LS_OK) rc = ls_recover(log, info ? info : &local_info, err);
+    /* From here on a crash leaves this marker: the next open reports an unclean shutdown. */
+    if (rc == LS_OK) rc = ls_marker_create(log, err);
     if (rc == LS_OK) {
         /* The first segment of this process, ready before the first append. */
         ls_prepared first;
@@ -386,11 +365,36 @@ int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err) {
     ls_writer_stop(log);
     if (final_stats) ls_log_stats_get(log, final_stats);
     int rc = LS_OK;
+    /* A seal the preparer had no time to record (harmless if lost: the file has the seal). */
+    if (!log->failed) rc = ls_writer_record_seal(log, err);
     if (log->active_fd >= 0) {
         int crc = log->io->vt->close(log->io, log->active_fd);
         log->active_fd = -1;
-        if (crc < 0 && !log->failed) rc = ls_err_set(err, LS_E_IO, -crc, log->dir, "closing the active segment failed");
+        if (crc < 0 && !log->failed && rc == LS_OK)
+            rc = ls_err_set(err, LS_E_IO, -crc, log->dir, "closing the active segment failed");
     }
+    /* Only a clean close removes the marker: a failed log's next open should say so. */
+    if (rc == LS_OK && !log->failed) rc = ls_marker_remove(log, err);
     log_free(log);
     return rc;
+}
+
+uint64_t ls_log_writer_id(const ls_log *log) { return log->writer_id; }
+
+size_t ls_log_segment_list(ls_log *log, ls_segment_info *out, size_t cap) {
+    pthread_mutex_lock(&log->seg_mu);
+    size_t n = log->nsegs;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        const ls_segment *s = &log->segs[i];
+        ls_segment_info *o = &out[i];
+        o->seq = s->seq;
+        o->writer_id = s->writer_id;
+        o->base_lsn = s->base_lsn;
+        o->last_lsn = s->last_lsn;
+        o->end = s->end;
+        o->sealed = s->sealed;
+        snprintf(o->path, sizeof o->path, "%s", s->path);
+    }
+    pthread_mutex_unlock(&log->seg_mu);
+    return n;
 }

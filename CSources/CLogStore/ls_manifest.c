@@ -453,7 +453,8 @@ int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
         if (rc == 0) rc = io->vt->fsync(io, fd);
         if (rc < 0) return ls_err_set_at(err, LS_E_IO, -rc, m->path, end, "cannot cut the torn end of the manifest");
     }
-    m->size = m->rewrite_size = end;
+    m->size = end;
+    m->rewrite_size = 0; /* past the bound, the first rewrite happens now */
     if (end == 0) { /* new (or torn before its first record was durable) */
         uint8_t rec[LS_MF_RECORD_HEADER + 16];
         size_t n = encode(rec, LS_MF_HEADER, (uint64_t[]){LS_MF_VERSION, m->next_seq}, 2);
@@ -461,7 +462,6 @@ int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
         rc = write_locked(m, rec, n, err);
         pthread_mutex_unlock(&m->mu);
         if (rc != LS_OK) return rc;
-        m->rewrite_size = m->size;
     }
     pthread_mutex_lock(&m->mu);
     rc = maybe_rewrite(m, err);

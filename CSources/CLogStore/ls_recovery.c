@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,19 +585,18 @@ static int publish(ls_log *log, const found_list *l, uint64_t max_seq, ls_recove
     return LS_OK;
 }
 
+/* Position of a writer's last WRITER_START in the manifest (0 if it has none). */
+static size_t start_rank(const ls_manifest *m, uint64_t id) {
+    size_t rank = 0;
+    for (size_t w = 0; w < m->nwriters; w++)
+        if (m->writers[w] == id) rank = w + 1;
+    return rank;
+}
+
 /* Orders unclean writers by when they started (manifest WRITER_START order) and reports them. */
 static void report_unclean(const ls_manifest *m, uint64_t *ids, size_t n, ls_recovery_info *info) {
-    size_t rank[n ? n : 1];
-    for (size_t i = 0; i < n; i++) {
-        rank[i] = 0;
-        for (size_t w = 0; w < m->nwriters; w++)
-            if (m->writers[w] == ids[i]) rank[i] = w + 1;
-    }
     for (size_t i = 1; i < n; i++) { /* insertion sort: a handful of ids */
-        for (size_t j = i; j > 0 && rank[j - 1] > rank[j]; j--) {
-            size_t r = rank[j];
-            rank[j] = rank[j - 1];
-            rank[j - 1] = r;
+        for (size_t j = i; j > 0 && start_rank(m, ids[j - 1]) > start_rank(m, ids[j]); j--) {
             uint64_t id = ids[j];
             ids[j] = ids[j - 1];
             ids[j - 1] = id;
@@ -662,10 +662,7 @@ int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err) {
     if (rc == LS_OK) rc = publish(log, &l, max_seq, info, err);
     /* Reported now; removed only once recovery succeeded, so a failed open reports them again. */
     if (rc == LS_OK) rc = ls_markers_remove(log, unclean, nunclean, err);
-    if (rc == LS_OK) {
-        info->manifest_rewritten = log->manifest.rewrites > 0;
-        info->manifest_bytes = log->manifest.size;
-    }
+    if (rc == LS_OK) info->manifest_rewritten = log->manifest.rewrites > 0;
     free(unclean);
     free_list(&l);
     return rc;

@@ -17,12 +17,15 @@ import CLogStore
 /// never block a thread of Swift's cooperative pool: they suspend, and the writer thread
 /// resumes them when their batch is durable.
 public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `handle` and `readers`
-    /// The directory holding the segment files.
+    /// The store root: `LOCK`, `manifest/`, `segments/`, `snapshots/` and `markers/` are in it.
     public let directory: String
     /// The configuration the log was opened with.
     public let configuration: LogConfiguration
     /// What recovery found and did at open.
     public let recovery: RecoveryReport
+    /// This process's writer id: new at every open, part of the names of the segments it
+    /// writes and of its marker `markers/writer-<id>.marker`.
+    public let writerID: UInt64
 
     private let lock = ReadWriteLock()
     private var handle: OpaquePointer?
@@ -58,6 +61,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.no_prewrite = configuration.prewriteSegments ? 0 : 1
         config.backend = configuration.cBackend
         config.uring_mode = configuration.cUringMode
+        config.recovery_mode = configuration.cRecoveryMode
+        config.manifest_max_bytes = configuration.manifestMaxBytes
         config.io = io
         config.on_complete = commitLogCompletion
         config.on_complete_ctx = Unmanaged.passUnretained(completionContext).toOpaque()
@@ -70,10 +75,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         }
         guard status == 0, let log else { throw LogError(error) }
         handle = log
-        recovery = RecoveryReport(
-            segments: info.segments, frames: info.frames, records: info.records, lastLSN: info.last_lsn,
-            tornTail: info.torn_tail != 0 ? (info.torn_offset, info.torn_bytes) : nil,
-            removedUnusedSegments: info.removed_empty)
+        recovery = RecoveryReport(info)
+        writerID = ls_log_writer_id(log)
     }
 
     deinit {
@@ -219,6 +222,27 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
             }
             guard status == 0, let result else { throw LogError(error) }
             return result
+        }
+    }
+
+    /// The segment files holding data, oldest first (the active one once it holds data).
+    /// Empty after ``close()``.
+    public var segments: [SegmentInfo] {
+        lock.withReadLock {
+            guard let handle else { return [] }
+            var infos = [ls_segment_info](repeating: ls_segment_info(), count: 16)
+            while true {
+                let total = infos.withUnsafeMutableBufferPointer { ls_log_segment_list(handle, $0.baseAddress, $0.count) }
+                if total <= infos.count {
+                    return infos.prefix(total).map { s in
+                        let path = withUnsafeBytes(of: s.path) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+                        return SegmentInfo(
+                            sequence: s.seq, writerID: s.writer_id, baseLSN: s.base_lsn, lastLSN: s.last_lsn, end: s.end,
+                            sealed: s.sealed != 0, path: path)
+                    }
+                }
+                infos = [ls_segment_info](repeating: ls_segment_info(), count: total + 8)  // it grew meanwhile: retry
+            }
         }
     }
 

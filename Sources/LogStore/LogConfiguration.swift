@@ -60,8 +60,38 @@ public struct LogConfiguration: Sendable, Equatable {
     /// How io_uring makes writes durable. Default ``UringMode/linkedFdatasync``.
     public var uringMode: UringMode = .linkedFdatasync
 
+    /// What opening does about damaged data (docs/FORMAT.md §7.5).
+    public enum RecoveryMode: Sendable, Equatable {
+        /// Cut a torn tail (an unacknowledged last write) off the newest segment; refuse to open
+        /// on any other damage with ``LogError/Kind/corrupt``, naming the file and offset.
+        case strict
+        /// Cut the log at the first damage in LSN order: that segment is truncated there and
+        /// sealed, later segments are recorded obsolete in the manifest and renamed to
+        /// `<name>.dropped` for inspection. What was dropped is in ``RecoveryReport/dropped``.
+        case pointInTime
+        /// Keep every valid frame: damaged byte ranges are skipped and recorded durably in the
+        /// manifest, so later strict opens and readers skip exactly those ranges (and accept the
+        /// LSN gaps across them). What was skipped is in ``RecoveryReport/dropped``.
+        case salvage
+    }
+
+    /// What opening does about damage. Default ``RecoveryMode/strict``: the other modes drop
+    /// data and are for an operator who chose to.
+    public var recoveryMode: RecoveryMode = .strict
+    /// The manifest (`manifest/manifest.log`) is rewritten to its current state once it grows
+    /// past this many bytes (and past twice its size after the last rewrite). Default 1 MiB.
+    public var manifestMaxBytes: UInt64 = 1 << 20
+
     /// The defaults above.
     public init() {}
+
+    var cRecoveryMode: ls_recovery_mode {
+        switch recoveryMode {
+        case .strict: LS_RECOVERY_STRICT
+        case .pointInTime: LS_RECOVERY_POINT_IN_TIME
+        case .salvage: LS_RECOVERY_SALVAGE
+        }
+    }
 
     var cBackend: ls_backend {
         switch backend {

@@ -31,30 +31,6 @@ public struct LoggedRecord: Sendable, Hashable {
     public let record: LogRecord
 }
 
-/// What recovery found and did when the log was opened.
-public struct RecoveryReport: Sendable, Equatable {
-    /// Segment files holding data.
-    public let segments: UInt64
-    /// Valid frames (group commits).
-    public let frames: UInt64
-    /// Valid records.
-    public let records: UInt64
-    /// The last LSN in the log; 0 when it is empty.
-    public let lastLSN: LSN
-    /// Where a torn tail (an unacknowledged write cut short by a crash) was cut off the
-    /// newest segment, and how many bytes were dropped; `nil` if there was none.
-    public let tornTail: (offset: UInt64, bytes: UInt64)?
-    /// Prepared segment files that were never used and were removed.
-    public let removedUnusedSegments: UInt64
-
-    /// Compares all fields.
-    public static func == (a: RecoveryReport, b: RecoveryReport) -> Bool {
-        a.segments == b.segments && a.frames == b.frames && a.records == b.records && a.lastLSN == b.lastLSN
-            && a.tornTail?.offset == b.tornTail?.offset && a.tornTail?.bytes == b.tornTail?.bytes
-            && a.removedUnusedSegments == b.removedUnusedSegments
-    }
-}
-
 /// Counters of the writer since the log was opened.
 public struct LogStatistics: Sendable, Equatable {
     /// Appends made durable.

@@ -1,14 +1,18 @@
 import ArgumentParser
 
-/// `logstore bench`: benchmarks of the commit log.
+/// `logstore bench`: benchmarks of the commit log and the key-value store.
 ///
 /// Run plain, it runs the default suite (``BenchSuiteCommand``); `logstore bench append`
-/// runs one append workload (``BenchAppendCommand``).
+/// runs one append workload (``BenchAppendCommand``); `put`, `get` and `open` measure the
+/// key-value store (``BenchPutCommand``, ``BenchGetCommand``, ``BenchOpenCommand``).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure durable-append throughput and latency against the disk's fsync ceiling.",
-        subcommands: [BenchSuiteCommand.self, BenchAppendCommand.self],
+        abstract: "Measure durable appends and key-value store puts, gets and opens against the disk's fsync ceiling.",
+        subcommands: [
+            BenchSuiteCommand.self, BenchAppendCommand.self, BenchPutCommand.self, BenchGetCommand.self,
+            BenchOpenCommand.self, BenchOpenFillCommand.self,
+        ],
         defaultSubcommand: BenchSuiteCommand.self)
 }
 

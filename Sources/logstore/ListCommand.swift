@@ -10,10 +10,11 @@ struct ListCommand: AsyncParsableCommand {
             Prints one line per key: the key, its version and its value's length in bytes, \
             separated by tabs (keys as UTF-8 text, or hex digits with --hex; use --hex or \
             --json for keys that are not printable text). At most --limit keys are listed; \
-            when there are more, a last line 'more after: <key>' gives the key to pass to \
-            --after for the next page. With --json, each key is a JSON object (key_utf8, \
-            key_base64, version, value_length) on a line of its own, and the last line is \
-            {"more_after_utf8": ..., "more_after_base64": ...} when there are more.
+            when the page is full (there may be more), a last line 'more after: <key>' gives \
+            the key to pass to --after for the next page, which is empty if there were no \
+            more. With --json, each key is a JSON object (key_utf8, key_base64, version, \
+            value_length) on a line of its own, and a full page ends with \
+            {"more_after_utf8": ..., "more_after_base64": ...}.
 
             Examples:
               logstore list ./store users --prefix a --limit 100

@@ -10,5 +10,16 @@ struct LogstoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logstore",
         abstract: "Use, benchmark and inspect swift-logstore stores and logs.",
+        discussion: """
+            put, get, delete and list work on a key-value store directory; each opens the \
+            store (replaying its log), does one operation and closes it, so they fail while \
+            another process holds the store open. Errors go to standard error as \
+            'error: <message>'. Exit codes: 0 success, 1 failure (key not found, version \
+            mismatch, store locked, I/O error), 2 bad input (namespace, key or value refused, \
+            malformed hex), 64 command-line usage error.
+
+            Example:
+              logstore put ./store users alice hello && logstore get ./store users alice
+            """,
         subcommands: [PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, BenchCommand.self])
 }

@@ -35,7 +35,7 @@ struct DamageFuzzTests {
             var touched: [String] = []
             for _ in 0..<damages {
                 let name = files[Int.random(in: 0..<files.count, using: &rng)]
-                let path = copy.logPath + "/" + name
+                let path = segmentsDirectory(copy.logPath) + "/" + name
                 // Aim at the written part of the file most of the time.
                 let written = (try? frames(inSegment: path).last.map { $0.offset + $0.diskSize }) ?? nil
                 try? mutateFile(path) { bytes in

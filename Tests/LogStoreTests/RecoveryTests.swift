@@ -36,7 +36,7 @@ struct RecoveryTests {
             let expected = Array(all.prefix(survivors))
             for zeroTail in [false, true] {
                 let copy = copyOfDirectory(original.logPath)
-                try mutateFile(copy.logPath + "/" + name) { bytes in
+                try mutateFile(segmentsDirectory(copy.logPath) + "/" + name) { bytes in
                     if zeroTail {
                         // A torn write over a preallocated, zeroed tail.
                         for i in cut..<bytes.count { bytes[i] = 0 }
@@ -71,7 +71,7 @@ struct RecoveryTests {
         let name = (newest as NSString).lastPathComponent
         for byte in victim.offset..<(victim.offset + victim.diskSize) {
             let copy = copyOfDirectory(original.logPath)
-            try mutateFile(copy.logPath + "/" + name) { $0[byte] ^= 0x10 }
+            try mutateFile(segmentsDirectory(copy.logPath) + "/" + name) { $0[byte] ^= 0x10 }
             do {
                 let log = try CommitLog.open(directory: copy.logPath, configuration: smallSegments())
                 try log.close()
@@ -98,7 +98,7 @@ struct RecoveryTests {
         for frame in targets {
             for byte in [frame.offset, frame.offset + 9, frame.offset + frame.diskSize - 1] {
                 let copy = copyOfDirectory(original.logPath)
-                try mutateFile(copy.logPath + "/" + name) { $0[byte] ^= 0x01 }
+                try mutateFile(segmentsDirectory(copy.logPath) + "/" + name) { $0[byte] ^= 0x01 }
                 do {
                     _ = try CommitLog.open(directory: copy.logPath, configuration: smallSegments())
                     Issue.record("opened despite a flipped bit at \(name) offset \(byte)")
@@ -110,7 +110,7 @@ struct RecoveryTests {
             }
         }
         let copy = copyOfDirectory(original.logPath)
-        try mutateFile(copy.logPath + "/" + name) { $0[20] ^= 0x01 }
+        try mutateFile(segmentsDirectory(copy.logPath) + "/" + name) { $0[20] ^= 0x01 }
         #expect(throws: LogError.self) { try CommitLog.open(directory: copy.logPath, configuration: smallSegments()) }
     }
 
@@ -120,7 +120,7 @@ struct RecoveryTests {
         let segments = try dataSegments(original.logPath)
         #expect(segments.count >= 3)
         let copy = copyOfDirectory(original.logPath)
-        try FileManager.default.removeItem(atPath: copy.logPath + "/" + (segments[1] as NSString).lastPathComponent)
+        try FileManager.default.removeItem(atPath: segmentsDirectory(copy.logPath) + "/" + (segments[1] as NSString).lastPathComponent)
         do {
             _ = try CommitLog.open(directory: copy.logPath, configuration: smallSegments())
             Issue.record("opened with a segment missing")
@@ -132,8 +132,8 @@ struct RecoveryTests {
     @Test("open removes only its own unfinished segment files")
     func leftoverTemporaryFiles() async throws {
         let original = try await Self.makeLog(records: 5)
-        let ours = original.logPath + "/seg-00000000000000aa-00000000000000ff.log.tmp"
-        let theirs = original.logPath + "/seg-my-notes.log.tmp"
+        let ours = segmentsDirectory(original.logPath) + "/seg-00000000000000aa-00000000000000ff.log.tmp"
+        let theirs = segmentsDirectory(original.logPath) + "/seg-my-notes.log.tmp"
         #expect(FileManager.default.createFile(atPath: ours, contents: Data([1, 2, 3])))
         #expect(FileManager.default.createFile(atPath: theirs, contents: Data([4, 5, 6])))
         let log = try CommitLog.open(directory: original.logPath, configuration: smallSegments())

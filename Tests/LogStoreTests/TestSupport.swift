@@ -38,8 +38,12 @@ func testValue(writer: Int, seq: Int, size: Int = 40) -> [UInt8] {
     return bytes
 }
 
-/// Segment files of a log directory, sorted by name (= by writer and sequence within a writer).
-func segmentFiles(_ dir: String) -> [String] {
+/// The directory holding the segment files of the store rooted at `root`.
+func segmentsDirectory(_ root: String) -> String { root + "/segments" }
+
+/// Segment files of a store, sorted by sequence.
+func segmentFiles(_ root: String) -> [String] {
+    let dir = segmentsDirectory(root)
     let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
     return names.filter { $0.hasPrefix("seg-") && $0.hasSuffix(".log") }.sorted {
         // Sort by the sequence part (after the second '-').

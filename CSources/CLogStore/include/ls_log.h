@@ -167,11 +167,13 @@ typedef struct ls_segment_info {
 } ls_segment_info;
 
 /*
- * Opens (creating if needed) the log in cfg->dir: fsyncs what exists, verifies
- * every frame, cuts a torn tail off the newest segment and seals it, and starts
- * a new segment for this process's writes. Fails with LS_E_CORRUPT (naming
- * segment and offset) on damage that is not a torn tail. Returns 0 and sets
- * *out, or an ls_status with *err filled.
+ * Opens (creating if needed) the store rooted at cfg->dir: takes LOCK (LS_E_BUSY
+ * naming the holder otherwise), replays the manifest, fsyncs what exists, verifies
+ * every listed segment's frames, cuts a torn tail off the newest segment and seals
+ * it, creates this writer's marker and starts a new segment for this process's
+ * writes. In LS_RECOVERY_STRICT mode fails with LS_E_CORRUPT (naming file and
+ * offset) on damage that is not a torn tail; the other modes drop or skip it and
+ * say so in *info. Returns 0 and sets *out, or an ls_status with *err filled.
  */
 int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, ls_error *err);
 
@@ -223,8 +225,9 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *out);
  * Stops accepting appends, completes every queued append (durably, unless the
  * log failed), seals nothing (the next open does), stops the threads, closes
  * the files and frees the log. If final_stats is not NULL it receives the
- * counters after the last append completed. Returns 0 or the first error seen
- * while closing.
+ * counters after the last append completed. A clean close (the log did not fail)
+ * removes this writer's marker, so the next open does not report it as unclean.
+ * Returns 0 or the first error seen while closing.
  */
 int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err);
 

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One growable block holding the key bytes that do not fit in the entries (the bytes after the
 /// 16th, see ``PackedEntry``), so the index keeps no per-key allocation.
 ///
@@ -21,7 +25,7 @@ struct KeyArena {
     /// Creates an arena with room for about `reservingBytes` bytes of keys.
     init(reservingBytes: Int) {
         words = []
-        words.reserveCapacity(1 + max(0, reservingBytes) / 4)
+        words.reserveLarge(1 + max(0, reservingBytes) / 4)
         words.append(0)
     }
 
@@ -45,7 +49,7 @@ struct KeyArena {
         if ref + needed > words.capacity {
             // Grow by a quarter rather than doubling: the arena is a large share of the index,
             // and a copy of it is a memcpy.
-            words.reserveCapacity(max(ref + needed, words.capacity + words.capacity / 4, 1024))
+            words.reserveLarge(max(ref + needed, words.capacity + words.capacity / 4, 1024))
         }
         guard needed > 0, let source = key.baseAddress else { return UInt32(ref) }
         words.append(contentsOf: repeatElement(0, count: needed))
@@ -72,7 +76,7 @@ struct KeyArena {
     mutating func compact(entries: inout ContiguousArray<PackedEntry>, liveIDs: some Sequence<UInt32>) {
         let liveWords = words.count - deadWords
         var fresh = ContiguousArray<UInt32>()
-        fresh.reserveCapacity(max(1024, liveWords + liveWords / 8))
+        fresh.reserveLarge(max(1024, liveWords + liveWords / 8))
         fresh.append(0)
         words.withUnsafeBufferPointer { old in
             entries.withUnsafeMutableBufferPointer { entries in
@@ -209,5 +213,52 @@ enum KeyBytes {
     @inline(__always)
     static func hint(namespace: UInt16, head0: UInt64) -> UInt64 {
         UInt64(namespace) << 48 | head0 >> 16
+    }
+}
+
+/// Allocation of the index's big tables (entries, slots, arena, leaves).
+///
+/// Lookups land on random entries and slots of tables tens of megabytes long; with 4 KiB pages
+/// nearly every one is also a TLB miss, which on a VM costs a two-dimensional page walk. So the
+/// tables are reallocated by hand (not by `append`) and, on Linux, advised into transparent huge
+/// pages before they are first written. The advice is only a hint: without huge pages nothing
+/// changes but speed.
+extension ContiguousArray where Element: BitwiseCopyable {
+    /// Size of a transparent huge page on x86-64 and (usually) arm64 Linux.
+    private static var hugePageBytes: Int { 2 << 20 }
+
+    /// Asks for huge pages over the whole 2 MiB pages inside `buffer` (Linux only).
+    private static func adviseHugePages(_ buffer: UnsafeMutableBufferPointer<Element>) {
+        #if os(Linux)
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        guard raw.count >= 2 * hugePageBytes, let base = raw.baseAddress else { return }
+        let start = (Int(bitPattern: base) + hugePageBytes - 1) & ~(hugePageBytes - 1)
+        let end = (Int(bitPattern: base) + raw.count) & ~(hugePageBytes - 1)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
+        #endif
+    }
+
+    /// Reallocates to room for at least `minimumCapacity` elements (no-op if there is room).
+    mutating func reserveLarge(_ minimumCapacity: Int) {
+        guard minimumCapacity > capacity else { return }
+        let old = self
+        self = ContiguousArray(unsafeUninitializedCapacity: minimumCapacity) { buffer, initialized in
+            Self.adviseHugePages(buffer)
+            old.withUnsafeBufferPointer { source in
+                if let from = source.baseAddress { buffer.baseAddress!.initialize(from: from, count: source.count) }
+            }
+            initialized = old.count
+        }
+    }
+}
+
+extension ContiguousArray where Element: FixedWidthInteger & BitwiseCopyable {
+    /// `count` zeros, in storage advised into huge pages.
+    static func zeroedLarge(count: Int) -> ContiguousArray {
+        ContiguousArray(unsafeUninitializedCapacity: count) { buffer, initialized in
+            adviseHugePages(buffer)
+            buffer.initialize(repeating: 0)
+            initialized = count
+        }
     }
 }

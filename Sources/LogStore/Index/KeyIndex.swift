@@ -1,15 +1,19 @@
 /// The key-value store's in-memory index: `(namespace, key)` to ``IndexEntry``, compact and fast.
 ///
 /// ## Layout (per key, 16-byte keys)
-/// - Entry table: one 32-byte ``PackedEntry`` per key (version, narrowed location, value length,
-///   key reference, namespace, key length). Removed entries form a free list through `keyRef`.
-/// - ``KeyArena``: the key bytes, rounded up to 4-byte words (16 bytes for a 16-byte key).
+/// - Entry table: one 48-byte ``PackedEntry`` per key (version, narrowed location, value length,
+///   namespace, key length, the first 16 key bytes, a reference to the rest). Removed entries
+///   form a free list through `keyRef`.
+/// - ``KeyArena``: key bytes after the 16th, rounded up to 4-byte words (none for 16-byte keys).
 /// - Hash table: open addressing with linear probing over 8-byte slots, each
 ///   `hashTag << 32 | (id + 1)` (0 = empty). The tag (high 32 bits of the hash) also picks the
 ///   home slot (`tag * capacity >> 32`), so slots can be moved on growth and on deletion without
 ///   re-reading keys. Load stays at most 0.85; deletion shifts later slots back, so there are no
 ///   tombstones.
-/// - ``OrderedKeys`` (only once a scan has been asked for): ~4.6 bytes per key.
+/// - ``OrderedKeys`` (only once a scan has been asked for): ~4.7 bytes per key.
+///
+/// A lookup of a key of up to 16 bytes touches one slot and one entry; longer keys add one
+/// arena read.
 ///
 /// The ordered structure is built lazily by the first ``scan(namespace:prefix:after:limit:)`` or
 /// ``prepareForScans()`` (one sort of all keys), then maintained on every insert of a new key and
@@ -63,12 +67,13 @@ struct KeyIndex {
     init(expectedKeys: Int = 0, expectedKeyBytes: Int = 0) {
         precondition(MemoryLayout<PackedEntry>.stride == PackedEntry.expectedStride, "PackedEntry layout changed")
         let expected = max(0, expectedKeys)
-        slots = ContiguousArray(
-            repeating: 0,
+        // Load 0.8 at `expectedKeys`, a little under the limit, so the last inserts do not grow it.
+        slots = .zeroedLarge(
             count: max(Self.minimumSlots, expected * Self.maxLoadDenominator / (Self.maxLoadNumerator - 1) + 1))
         entries = []
-        entries.reserveCapacity(expected)
-        arena = KeyArena(reservingBytes: expectedKeyBytes)
+        entries.reserveLarge(expected)
+        // Only bytes after the 16th of each key go to the arena.
+        arena = KeyArena(reservingBytes: max(0, expectedKeyBytes - expected * PackedEntry.headBytes))
         var rng = SystemRandomNumberGenerator()
         seed = rng.next()
     }
@@ -106,7 +111,8 @@ struct KeyIndex {
     private func probe(_ namespace: UInt16, _ key: UnsafeRawBufferPointer, tag: UInt32) -> Probe {
         arena.withBase { base in
             let keyBytes = key.baseAddress ?? base  // any valid address will do for an empty key
-            let count = key.count
+            let count = key.count, headBytes = PackedEntry.headBytes
+            let (head0, head1) = KeyBytes.head(keyBytes, count)
             return slots.withUnsafeBufferPointer { slots in
                 entries.withUnsafeBufferPointer { entries in
                     let capacity = slots.count
@@ -117,8 +123,10 @@ struct KeyIndex {
                         if UInt32(truncatingIfNeeded: s >> 32) == tag {
                             let id = UInt32(truncatingIfNeeded: s) &- 1
                             let e = entries[Int(id)]
-                            if e.namespace == namespace && Int(e.keyLength) == count
-                                && KeyBytes.equal(base + Int(e.keyRef) * 4, keyBytes, count: count)
+                            if e.head0 == head0 && e.head1 == head1 && e.namespace == namespace
+                                && Int(e.keyLength) == count
+                                && (count <= headBytes
+                                    || KeyBytes.equal(base + Int(e.keyRef) * 4, keyBytes + headBytes, count: count - headBytes))
                             {
                                 return .found(slot: i, id: id)
                             }
@@ -139,7 +147,7 @@ struct KeyIndex {
 
     /// Rehashes into a table of `capacity` slots (from the stored tags; keys are not read).
     private mutating func resize(to capacity: Int) {
-        var fresh = ContiguousArray<UInt64>(repeating: 0, count: capacity)
+        var fresh = ContiguousArray<UInt64>.zeroedLarge(count: capacity)
         fresh.withUnsafeMutableBufferPointer { fresh in
             for s in slots where s != 0 {
                 var i = Self.home(UInt32(truncatingIfNeeded: s >> 32), capacity)
@@ -227,9 +235,12 @@ struct KeyIndex {
         case .absent(let s):
             slot = s
         }
+        let head = PackedEntry.headBytes
+        let (head0, head1) = key.baseAddress.map { KeyBytes.head($0, key.count) } ?? (0, 0)
+        let keyRef = key.count > head ? arena.append(UnsafeRawBufferPointer(rebasing: key[head...])) : 0
         var packed = PackedEntry(
-            version: 0, segment: 0, offset: 0, item: 0, valueLength: 0,
-            keyRef: arena.append(key), namespace: namespace, keyLength: UInt16(key.count))
+            version: 0, head0: head0, head1: head1, segment: 0, offset: 0, item: 0, valueLength: 0,
+            keyRef: keyRef, namespace: namespace, keyLength: UInt16(key.count))
         packed.store(entry)
         let id: UInt32
         if freeHead != Self.noFreeEntry {
@@ -240,7 +251,7 @@ struct KeyIndex {
             precondition(entries.count < Int(UInt32.max) - 1, "too many keys for 32-bit entry ids")
             if entries.count == entries.capacity {
                 // A quarter at a time: the entry table is the largest part of the index.
-                entries.reserveCapacity(max(16, entries.capacity + entries.capacity / 4))
+                entries.reserveLarge(max(16, entries.capacity + entries.capacity / 4))
             }
             id = UInt32(entries.count)
             entries.append(packed)
@@ -262,7 +273,9 @@ struct KeyIndex {
         let removed = entries[Int(id)]
         updateOrderedKeys { tree, view in tree.remove(id, view) }
         clearSlot(slot)
-        arena.release(length: Int(removed.keyLength))
+        if Int(removed.keyLength) > PackedEntry.headBytes {
+            arena.release(length: Int(removed.keyLength) - PackedEntry.headBytes)
+        }
         entries[Int(id)].keyRef = freeHead
         entries[Int(id)].keyLength = 0
         freeHead = id
@@ -295,10 +308,9 @@ struct KeyIndex {
     /// Applies `body` to the ordered keys if they exist, cloning them first if a copy of this
     /// index shares them.
     private mutating func updateOrderedKeys(_ body: (inout OrderedKeys, KeyView) -> Void) {
-        guard ordered.isBuilt else { return }
         if !isKnownUniquelyReferenced(&ordered) { ordered = ordered.clone() }
         let box = ordered
-        withKeyView { view in box.updateIfBuilt { body(&$0, view) } }
+        withKeyView { view in box.updateExclusively { body(&$0, view) } }
     }
 
     /// The ordered keys, built first (one sort of all keys) if they do not exist yet; from then
@@ -330,27 +342,27 @@ struct KeyIndex {
         } else {
             (start, strictlyAfter) = (prefix, false)
         }
-        var results: [(key: [UInt8], entry: IndexEntry)] = []
-        withKeyView { view in
+        return withKeyView { view in
+            // First the ids, then the copies: the entry reads of the first loop are independent of
+            // each other, so the processor overlaps their cache misses.
+            var ids = ContiguousArray<UInt32>()
             start.withUnsafeBytes { startBytes in
                 prefix.withUnsafeBytes { prefixBytes in
                     let target = SearchKey(
                         namespace: namespace, bytes: startBytes.baseAddress ?? view.arena, count: startBytes.count)
                     tree.forEach(from: tree.seek(target, strictlyAfter: strictlyAfter, view)) { id in
-                        let e = view.entries[Int(id)]
-                        let key = view.key(id)
                         // Keys with the prefix are contiguous: the first one without it ends the scan.
-                        guard e.namespace == namespace, key.count >= prefixBytes.count,
-                            prefixBytes.isEmpty
-                                || KeyBytes.equal(key.baseAddress!, prefixBytes.baseAddress!, count: prefixBytes.count)
-                        else { return false }
-                        results.append((Array(key), e.entry))
-                        return results.count < limit
+                        guard view.hasPrefix(id, namespace: namespace, prefixBytes) else { return false }
+                        ids.append(id)
+                        return ids.count < limit
                     }
                 }
             }
+            var results: [(key: [UInt8], entry: IndexEntry)] = []
+            results.reserveCapacity(ids.count)
+            for id in ids { results.append((view.key(id), view.entries[Int(id)].entry)) }
+            return results
         }
-        return results
     }
 
     // MARK: Checking
@@ -363,7 +375,7 @@ struct KeyIndex {
             let id = Int(UInt32(truncatingIfNeeded: s) &- 1)
             if id >= entries.count { return "slot \(i) names entry \(id) beyond the table" }
             let e = entries[id]
-            let key = withKeyView { Array($0.key(UInt32(id))) }
+            let key = withKeyView { $0.key(UInt32(id)) }
             let found = key.withUnsafeBytes { probe(e.namespace, $0, tag: tag(e.namespace, $0)) }
             guard case .found(let slot, _) = found, slot == i else { return "entry \(id) unreachable from its home" }
         }

@@ -6,11 +6,12 @@ struct KeyView {
     /// Base of the key arena.
     let arena: UnsafeRawPointer
 
-    /// The key bytes of entry `id`.
+    /// The key of entry `id` as a search target.
     @inline(__always)
-    func key(_ id: UInt32) -> UnsafeRawBufferPointer {
+    func searchKey(_ id: UInt32) -> SearchKey {
         let e = entries[Int(id)]
-        return UnsafeRawBufferPointer(start: arena + Int(e.keyRef) * 4, count: Int(e.keyLength))
+        return SearchKey(namespace: e.namespace, head0: e.head0, head1: e.head1, count: Int(e.keyLength),
+                         tail: arena + Int(e.keyRef) * 4)
     }
 
     /// Orders the key of entry `id` against `target`: negative if before, zero if equal.
@@ -18,7 +19,14 @@ struct KeyView {
     func compare(_ id: UInt32, _ target: SearchKey) -> Int {
         let e = entries[Int(id)]
         if e.namespace != target.namespace { return e.namespace < target.namespace ? -1 : 1 }
-        return KeyBytes.compare(arena + Int(e.keyRef) * 4, Int(e.keyLength), target.bytes, target.count)
+        if e.head0 != target.head0 { return e.head0 < target.head0 ? -1 : 1 }
+        if e.head1 != target.head1 { return e.head1 < target.head1 ? -1 : 1 }
+        let count = Int(e.keyLength), head = PackedEntry.headBytes
+        if count > head && target.count > head {
+            return KeyBytes.compare(arena + Int(e.keyRef) * 4, count - head, target.tail, target.count - head)
+        }
+        // Equal zero-padded heads and one key within 16 bytes: that key is a prefix of the other.
+        return count == target.count ? 0 : (count < target.count ? -1 : 1)
     }
 
     /// Orders the keys of entries `a` and `b`.
@@ -27,32 +35,70 @@ struct KeyView {
         compare(a, searchKey(b))
     }
 
-    /// The key of entry `id` as a search target.
+    /// Whether the key of entry `id` is in `namespace` and starts with `prefix`.
     @inline(__always)
-    func searchKey(_ id: UInt32) -> SearchKey {
+    func hasPrefix(_ id: UInt32, namespace: UInt16, _ prefix: UnsafeRawBufferPointer) -> Bool {
         let e = entries[Int(id)]
-        return SearchKey(namespace: e.namespace, bytes: arena + Int(e.keyRef) * 4, count: Int(e.keyLength))
+        guard e.namespace == namespace, Int(e.keyLength) >= prefix.count else { return false }
+        guard let p = prefix.baseAddress else { return true }
+        let head = PackedEntry.headBytes
+        var bytes = (e.head0.bigEndian, e.head1.bigEndian)
+        let headMatches = withUnsafeBytes(of: &bytes) {
+            KeyBytes.equal($0.baseAddress!, p, count: min(prefix.count, head))
+        }
+        guard headMatches else { return false }
+        return prefix.count <= head || KeyBytes.equal(arena + Int(e.keyRef) * 4, p + head, count: prefix.count - head)
+    }
+
+    /// A copy of the key of entry `id`.
+    func key(_ id: UInt32) -> [UInt8] {
+        let e = entries[Int(id)]
+        let count = Int(e.keyLength), head = PackedEntry.headBytes
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            guard let p = buffer.baseAddress else { return }
+            KeyBytes.writeHead(e.head0, e.head1, count: count, to: p)
+            if count > head {
+                (p + head).initialize(from: (arena + Int(e.keyRef) * 4).assumingMemoryBound(to: UInt8.self), count: count - head)
+            }
+            initialized = count
+        }
     }
 }
 
-/// A `(namespace, key)` to search for, with its order hint precomputed.
+/// A `(namespace, key)` to search for, in the entries' split form: a zero-padded big-endian head
+/// and a pointer to the bytes after the 16th.
 struct SearchKey {
     /// Namespace id.
     let namespace: UInt16
-    /// Key bytes; any valid address when `count` is zero.
-    let bytes: UnsafeRawPointer
+    /// Key bytes 0..<8, big-endian, zero-padded.
+    let head0: UInt64
+    /// Key bytes 8..<16, big-endian, zero-padded.
+    let head1: UInt64
     /// Key length.
     let count: Int
-    /// ``KeyBytes/hint(namespace:_:_:)`` of this key.
-    let hint: UInt64
+    /// The bytes after the 16th; read only when `count > 16`.
+    let tail: UnsafeRawPointer
 
-    /// Creates a search key.
+    /// ``KeyBytes/hint(namespace:head0:)`` of this key.
+    var hint: UInt64 { KeyBytes.hint(namespace: namespace, head0: head0) }
+
+    /// A search key from its parts.
+    @inline(__always)
+    init(namespace: UInt16, head0: UInt64, head1: UInt64, count: Int, tail: UnsafeRawPointer) {
+        self.namespace = namespace
+        self.head0 = head0
+        self.head1 = head1
+        self.count = count
+        self.tail = tail
+    }
+
+    /// A search key for contiguous key bytes; `bytes` may be any valid address if `count` is 0.
     @inline(__always)
     init(namespace: UInt16, bytes: UnsafeRawPointer, count: Int) {
+        (head0, head1) = KeyBytes.head(bytes, count)
         self.namespace = namespace
-        self.bytes = bytes
         self.count = count
-        self.hint = KeyBytes.hint(namespace: namespace, bytes, count)
+        self.tail = bytes + min(count, PackedEntry.headBytes)
     }
 }
 
@@ -107,18 +153,21 @@ struct OrderedKeys {
 
     /// Builds the structure over `ids` (each a live entry, once), sorting them once.
     init(ids: ContiguousArray<UInt32>, view: KeyView) {
-        // Sort (hint, id) pairs: the hint decides most comparisons without touching key bytes.
-        var keyed = ContiguousArray<(hint: UInt64, id: UInt32)>()
+        // Sort by (namespace and bytes 0..<6, bytes 6..<14) as integers, so key bytes are read
+        // only to break ties between keys sharing 14 bytes.
+        var keyed = ContiguousArray<(high: UInt64, low: UInt64, id: UInt32)>()
         keyed.reserveCapacity(ids.count)
         for id in ids {
-            let k = view.searchKey(id)
-            keyed.append((k.hint, id))
+            let e = view.entries[Int(id)]
+            keyed.append((KeyBytes.hint(namespace: e.namespace, head0: e.head0), e.head0 << 48 | e.head1 >> 16, id))
         }
         keyed.sort { a, b in
-            a.hint != b.hint ? a.hint < b.hint : view.compare(a.id, b.id) < 0
+            if a.high != b.high { return a.high < b.high }
+            if a.low != b.low { return a.low < b.low }
+            return view.compare(a.id, b.id) < 0
         }
         let leafCount = (ids.count + Self.buildFill - 1) / Self.buildFill
-        pool.reserveCapacity(leafCount * Self.leafCapacity)
+        pool.reserveLarge(leafCount * Self.leafCapacity)
         leaves.reserveCapacity(leafCount)
         var start = 0
         while start < keyed.count {
@@ -126,7 +175,7 @@ struct OrderedKeys {
             let block = newBlock()
             let base = Int(block) * Self.leafCapacity
             for j in 0..<n { pool[base + j] = keyed[start + j].id }
-            leaves.append(Leaf(hint: keyed[start].hint, block: block, count: UInt32(n)))
+            leaves.append(Leaf(hint: keyed[start].high, block: block, count: UInt32(n)))
             start += n
         }
         count = keyed.count
@@ -146,7 +195,7 @@ struct OrderedKeys {
         let block = pool.count / Self.leafCapacity
         precondition(block < Int(UInt32.max), "ordered key pool exhausted")
         if pool.count + Self.leafCapacity > pool.capacity {
-            pool.reserveCapacity(max(pool.count + Self.leafCapacity, pool.capacity + pool.capacity / 4))
+            pool.reserveLarge(max(pool.count + Self.leafCapacity, pool.capacity + pool.capacity / 4))
         }
         pool.append(contentsOf: repeatElement(0, count: Self.leafCapacity))
         return UInt32(block)
@@ -346,14 +395,17 @@ final class OrderedKeysBox: @unchecked Sendable {  // safe: `lock` guards `keys`
         }
     }
 
-    /// Runs `body` on the ordered keys if they have been built.
-    func updateIfBuilt(_ body: (inout OrderedKeys) -> Void) {
-        lock.withWriteLock {
-            // Move the value out so its arrays are uniquely referenced while `body` edits them.
-            guard var k = keys.take() else { return }
-            body(&k)
-            keys = k
-        }
+    /// Runs `body` on the ordered keys if they have been built, without taking the lock.
+    ///
+    /// Only for the owning index's mutating methods, on a box no other index shares
+    /// (`isKnownUniquelyReferenced`): exclusive access to the index then excludes every other
+    /// access to the box, and the store's write lock orders this after any earlier build.
+    /// (Skipping the lock matters: it would be taken on every insert of a bulk load.)
+    func updateExclusively(_ body: (inout OrderedKeys) -> Void) {
+        // Move the value out so its arrays are uniquely referenced while `body` edits them.
+        guard var k = keys.take() else { return }
+        body(&k)
+        keys = k
     }
 
     /// The ordered keys if built (for checking).

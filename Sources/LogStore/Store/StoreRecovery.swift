@@ -26,12 +26,13 @@ enum StoreRecovery {
         let reader: CommitLogReader
         do { reader = try log.makeReader(from: 1) } catch { throw StoreError(error) }
         var failure: StoreError?
+        var lastNamespace = LastNamespace()
         index.update { index in
             var applyFailure: StoreError?
             do throws(LogError) {
                 while try reader.nextRaw({ (record) throws(LogError) in
                     do throws(StoreError) {
-                        try apply(record, to: &index, namespaces: namespaces, replayed: &replayed, other: &other)
+                        try apply(record, to: &index, namespaces: namespaces, last: &lastNamespace, replayed: &replayed, other: &other)
                     } catch {
                         applyFailure = error
                         throw LogError(kind: .corrupt, message: error.message)  // stops the reader
@@ -50,8 +51,8 @@ enum StoreRecovery {
     }
 
     private static func apply(
-        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable, replayed: inout UInt64,
-        other: inout UInt64
+        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable,
+        last: inout LastNamespace, replayed: inout UInt64, other: inout UInt64
     ) throws(StoreError) {
         guard let type = RecordType(rawValue: record.type) else {
             other += 1
@@ -59,8 +60,16 @@ enum StoreRecovery {
         }
         replayed += 1
         let keyBytes = UnsafeBufferPointer(start: record.key, count: Int(record.key_len))
-        let (namespace, key) = try KVRecord.decodeKey(keyBytes, lsn: record.lsn)
-        let id = try namespaces.id(namespace)
+        let id: UInt16
+        let key: UnsafeBufferPointer<UInt8>
+        if let (cachedID, rest) = last.match(keyBytes) {
+            (id, key) = (cachedID, rest)
+        } else {
+            let (namespace, rest) = try KVRecord.decodeKey(keyBytes, lsn: record.lsn)
+            id = try namespaces.id(namespace)
+            key = rest
+            last = LastNamespace(bytes: namespace.bytes, id: id)
+        }
         switch type {
         case .kvPut:
             let location = RecordLocation(
@@ -70,6 +79,21 @@ enum StoreRecovery {
         case .kvDelete:
             index.remove(namespace: id, key: UnsafeRawBufferPointer(key))
         }
+    }
+}
+
+/// The namespace of the previous record: records of one namespace usually come in runs, and
+/// recognising the name by comparing bytes skips validating and hashing it again.
+struct LastNamespace {
+    var bytes: [UInt8] = []
+    var id: UInt16 = 0
+
+    /// The id and the user key if `recordKey` starts with this namespace's prefix.
+    func match(_ recordKey: UnsafeBufferPointer<UInt8>) -> (UInt16, UnsafeBufferPointer<UInt8>)? {
+        guard !bytes.isEmpty, let length = recordKey.first, Int(length) == bytes.count, recordKey.count > bytes.count
+        else { return nil }
+        let same = bytes.withUnsafeBytes { memcmp($0.baseAddress!, recordKey.baseAddress! + 1, bytes.count) == 0 }
+        return same ? (id, UnsafeBufferPointer(rebasing: recordKey[(1 + bytes.count)...])) : nil
     }
 }
 
