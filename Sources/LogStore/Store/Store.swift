@@ -216,6 +216,12 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
             keys: index.count, namespaces: namespaces.all.count, indexBytes: index.memoryBytes, log: log.statistics)
     }
 
+    /// This process's writer id (in segment names and the LOCK file; new at every open).
+    public var writerID: UInt64 { log.writerID }
+
+    /// The store's segment files, oldest first.
+    public var segments: [SegmentInfo] { log.segments }
+
     /// The namespaces that hold or held keys since open, in order of first use.
     public var namespaceNames: [Namespace] { namespaces.all }
 

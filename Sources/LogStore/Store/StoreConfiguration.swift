@@ -24,6 +24,12 @@ public struct StoreConfiguration: Sendable, Equatable {
         set { log.backend = newValue }
     }
 
+    /// What open does with damage that is not a torn tail (see ``LogConfiguration/recoveryMode``).
+    public var recoveryMode: LogConfiguration.RecoveryMode {
+        get { log.recoveryMode }
+        set { log.recoveryMode = newValue }
+    }
+
     /// Checks the bounds against each other and against what one frame can hold.
     func validate() throws(StoreError) {
         guard (1...65_000).contains(maxKeySize) else {
