@@ -215,9 +215,7 @@ final class StoreModelRun {
                     ls_faultio_plan_durable_write(faults, ls_faultio_durable_write_count(faults) + rng.next() % 150, LS_FAULT_SYNC_EIO, 0)
                 }
                 let ops = await workload(store, round: round, tasks: tasks, ops: parameters.opsPerTask * 10, start: start, crashing: true)
-                let crashedDuringWorkload = ls_faultio_crashed(faults) != 0
-                if !crashedDuringWorkload { ls_faultio_crash_now(faults) }
-                print("StoreModel seed \(seed) round \(round): crash during workload \(crashedDuringWorkload), calls \(calls)->\(ls_faultio_call_count(faults)), ops \(ops.count), durable \(store.log.durableLSN)")
+                if ls_faultio_crashed(faults) == 0 { ls_faultio_crash_now(faults) }
                 do { try store.close() } catch { /* a crashed process cannot close cleanly */ }
                 #expect(ls_faultio_apply_crash(faults) == 0, "seed \(seed)")
                 ls_io_destroy(io!)
@@ -545,13 +543,15 @@ final class StoreModelRun {
             }
         }
         var used = Set<Int>()
-        for lsn in orphanDeletes {
+        for lsn in orphanDeletes where claimed[Int(lsn)] == nil {  // a batch's delete is claimed once its put is seen
             let key = records[Int(lsn)]!.key
             let fitting = (candidates[key] ?? []).filter { !used.contains($0.op) && history[$0.op].lo < lsn && lsn < history[$0.op].hi }
             guard let pick = fitting.min(by: { (history[$0.op].hi, $0.mandatory ? 0 : 1) < (history[$1.op].hi, $1.mandatory ? 0 : 1) }) else {
                 let near = history.filter { op in op.lo < lsn && lsn < op.hi && op.writes.contains { $0.key == key } }
-                Issue.record("seed \(seed): the tombstone of \(key) at LSN \(lsn) matches no delete submitted in a window around it; "
-                             + "ops on \(key) with LSN \(lsn) in their window: \(near.map(\.description).joined(separator: "; "))")
+                let around = (lsn > 4 ? lsn - 4 : 1)...min(n, lsn + 4)
+                let nearText = near.map(\.description).joined(separator: "; ") + "; log around it: "
+                    + around.map { "\($0): \(describe(records[Int($0)])) by \(claimed[Int($0)].map { history[$0].description } ?? "?")" }.joined(separator: "; ")
+                Issue.record("seed \(seed): the tombstone of \(key) at LSN \(lsn) matches no delete submitted in a window around it; ops on \(key) with LSN \(lsn) in their window: \(nearText)")
                 continue
             }
             used.insert(pick.op)
