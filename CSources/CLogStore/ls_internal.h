@@ -144,6 +144,22 @@ void ls_manifest_mark_removed(ls_manifest *m, uint64_t seq);
 /* 1 and *err = the first failure if the manifest failed. */
 int ls_manifest_failed(ls_manifest *m, ls_error *err);
 
+/* Hooks of ls_manifest_replay_readonly (any may be NULL). */
+typedef struct ls_mf_readonly_hooks {
+    void *ctx;
+    /* Each valid record, in file order, with its payload (also one that failed to apply). */
+    void (*on_record)(void *ctx, uint64_t offset, uint16_t type, uint32_t len, const uint8_t *payload);
+    /* Damage (torn = 1: a damaged end with nothing valid after it, which open would cut). */
+    void (*on_problem)(void *ctx, uint64_t offset, int torn, const char *what);
+} ls_mf_readonly_hooks;
+/*
+ * Replays manifest/manifest.log read-only (inspection): rebuilds the state like
+ * ls_manifest_open, but never writes, cuts, fsyncs or removes anything, and reports every
+ * damaged or inconsistent record through the hooks instead of stopping at the first. Returns 0,
+ * LS_E_CORRUPT if the file does not exist, or LS_E_IO / LS_E_NOMEM (*err set).
+ */
+int ls_manifest_replay_readonly(ls_manifest *m, const ls_mf_readonly_hooks *hooks, ls_error *err);
+
 /* ---- store layout, LOCK and writer markers (ls_layout.c) ---- */
 #define LS_LOCK_NAME "LOCK"
 #define LS_MANIFEST_DIR "manifest"
@@ -159,6 +175,8 @@ int ls_layout_create(ls_log *log, ls_error *err);
 /* Takes LOCK (flock LOCK_EX|LOCK_NB) and writes this writer's identity into it; LS_E_BUSY
  * naming the holder otherwise. */
 int ls_layout_lock(ls_log *log, ls_error *err);
+/* Fills *err with LS_E_BUSY naming the holder of the LOCK open as `fd` (read from the file). */
+void ls_layout_describe_holder(ls_io *io, int fd, const char *root, ls_error *err);
 /* Writer ids of markers/writer-<id>.marker files other than this writer's (malloc'd). */
 int ls_markers_list_others(ls_log *log, uint64_t **ids, size_t *n, ls_error *err);
 /* Removes those markers and fsyncs markers/. */

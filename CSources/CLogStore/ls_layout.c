@@ -86,6 +86,10 @@ static void describe_holder(ls_io *io, int fd, const char *root, ls_error *err) 
                    "store %s is locked by another writer (it has not written its identity into LOCK yet)", root);
 }
 
+void ls_layout_describe_holder(ls_io *io, int fd, const char *root, ls_error *err) {
+    describe_holder(io, fd, root, err);
+}
+
 int ls_layout_lock(ls_log *log, ls_error *err) {
     ls_io *io = log->io;
     char path[LS_PATH_MAX];

@@ -468,3 +468,88 @@ int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
+
+/*
+ * Read-only replay for inspection (ls_inspect.c): never removes the .tmp, never fsyncs, cuts
+ * or writes; continues past damage, reporting each problem, instead of stopping at the first.
+ * Damage followed by a valid record is reported and skipped (the walk resumes at that record);
+ * damage with nothing valid after it is a torn tail (reported with torn = 1). A record that
+ * fails to apply (unknown type, wrong length, a sequence opened twice...) is reported and
+ * otherwise ignored.
+ */
+int ls_manifest_replay_readonly(ls_manifest *m, const ls_mf_readonly_hooks *hooks, ls_error *err) {
+    ls_io *io = m->io;
+    int fd = io->vt->open(io, m->path, O_RDONLY, 0);
+    if (fd < 0) return ls_err_set(err, fd == -ENOENT ? LS_E_CORRUPT : LS_E_IO, -fd, m->path, "cannot open the manifest");
+    int64_t size = io->vt->file_size(io, fd);
+    if (size < 0) {
+        io->vt->close(io, fd);
+        return ls_err_set(err, LS_E_IO, (int)-size, m->path, "cannot stat the manifest");
+    }
+    uint8_t *buf = malloc(size ? (size_t)size : 1);
+    if (!buf) {
+        io->vt->close(io, fd);
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
+    }
+    ssize_t got = ls_io_read_full(io, fd, buf, (size_t)size, 0);
+    int crc = io->vt->close(io, fd);
+    if (got != size || crc < 0) {
+        free(buf);
+        int e = got < 0 ? (int)-got : crc < 0 ? -crc : EIO;
+        return ls_err_set(err, LS_E_IO, e, m->path, "cannot read the manifest");
+    }
+    size_t off = 0, n = (size_t)size;
+    int first = 1;
+    char what[200];
+    while (off < n) {
+        size_t len = valid_record_at(buf, n, off);
+        if (len == 0) {
+            size_t next = 0;
+            for (size_t o = off + 8; o + LS_MF_RECORD_HEADER <= n && !next; o += 8)
+                if (valid_record_at(buf, n, o)) next = o;
+            if (!next) {
+                m->torn_bytes = n - off;
+                snprintf(what, sizeof what, "damaged record at offset %zu with nothing valid after it (a torn append, cut at the next open)", off);
+                if (hooks && hooks->on_problem) hooks->on_problem(hooks->ctx, off, 1, what);
+                break;
+            }
+            snprintf(what, sizeof what, "damaged record at offset %zu followed by a valid record at offset %zu", off, next);
+            if (hooks && hooks->on_problem) hooks->on_problem(hooks->ctx, off, 0, what);
+            off = next;
+            continue;
+        }
+        const uint8_t *p = buf + off;
+        uint16_t type = ls_get_u16(p + 12);
+        uint32_t plen = ls_get_u32(p + 8);
+        const char *bad = NULL;
+        if (type == LS_MF_CHECKPOINT) {
+            bad = first ? "the first record is not a HEADER" : NULL;
+        } else if (type >= sizeof payload_size / sizeof *payload_size || payload_size[type] == 0) {
+            bad = "unknown record type";
+        } else if (plen != payload_size[type]) {
+            bad = "record length does not match its type";
+        } else {
+            ls_mf_event e = {.type = type};
+            e.a = ls_get_u64(p + 16);
+            e.b = plen > 8 ? ls_get_u64(p + 24) : 0;
+            e.c = plen > 16 ? ls_get_u64(p + 32) : 0;
+            e.d = plen > 24 ? ls_get_u64(p + 40) : 0;
+            bad = apply(m, &e, first);
+            if (bad && strcmp(bad, "out of memory") == 0) {
+                free(buf);
+                return ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
+            }
+        }
+        if (bad) {
+            snprintf(what, sizeof what, "%s record (type %u) at offset %zu: %s", type_name(type), type, off, bad);
+            if (hooks && hooks->on_problem) hooks->on_problem(hooks->ctx, off, 0, what);
+        }
+        if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, off, type, plen, p + LS_MF_RECORD_HEADER);
+        m->replayed_records++;
+        m->replayed_bytes += len;
+        first = 0;
+        off += len;
+    }
+    free(buf);
+    return LS_OK;
+}

@@ -16,10 +16,14 @@ struct LogstoreCommand: AsyncParsableCommand {
             another process holds the store open. Errors go to standard error as \
             'error: <message>'. Exit codes: 0 success, 1 failure (key not found, version \
             mismatch, store locked, I/O error), 2 bad input (namespace, key or value refused, \
-            malformed hex), 64 command-line usage error.
+            malformed hex), 64 command-line usage error. verify, dump and inspect read a \
+            store without changing it; their exit codes are in their --help.
 
             Example:
               logstore put ./store users alice hello && logstore get ./store users alice
             """,
-        subcommands: [PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, BenchCommand.self])
+        subcommands: [
+            PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, VerifyCommand.self, DumpCommand.self,
+            InspectCommand.self, BenchCommand.self,
+        ])
 }

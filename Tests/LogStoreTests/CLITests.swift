@@ -228,8 +228,7 @@ struct CLITests {
         let store = try Store.open(at: path)
         _ = try await store.put(Array("v".utf8), for: Array("k".utf8), in: try Namespace("ns"))
         // The holder's writer id as LOCK and the message spell it: 16 lowercase hex digits.
-        // (Read through the store's log until Store has a public writerID of its own.)
-        let hex = String(store.log.writerID, radix: 16)
+        let hex = String(store.writerID, radix: 16)
         let writerID = String(repeating: "0", count: 16 - hex.count) + hex
         let run = try await Self.logstore(["get", path, "ns", "k"])
         try store.close()

@@ -6,4 +6,5 @@
 #include "ls_io.h"
 #include "ls_faultio.h"
 #include "ls_log.h"
+#include "ls_inspect.h"
 #endif

@@ -106,7 +106,8 @@ struct SearchKey {
 ///
 /// Leaves are fixed blocks of ``leafCapacity`` ids in a shared pool; a directory array lists the
 /// leaves in order, each with the order hint of its first key, so routing to a leaf is a binary
-/// search that rarely touches key bytes. Within a leaf, ids are compared through the key arena.
+/// search that rarely touches key bytes. Within a leaf, ids are compared through their entries'
+/// inline key heads (and the arena, for keys sharing their first 16 bytes).
 /// A leaf split or merge shifts the directory (about n/100 entries of 16 bytes), which stays
 /// cheap up to ~10 million keys; a bigger index would want a third level.
 ///
