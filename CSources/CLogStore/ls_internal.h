@@ -280,7 +280,7 @@ void ls_segment_path(char *out, size_t cap, const char *dir, uint64_t writer_id,
 int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq);
 /* Creates, preallocates (and zero-fills unless no_prewrite), fsyncs and publishes (rename +
  * fsync dir) an empty segment file; returns its open fd or a negative ls_status. */
-int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err);
+int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill, ls_prepared *out, ls_error *err);
 /* Writes a seal frame at `off` of the segment and makes it durable. */
 int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off);
 

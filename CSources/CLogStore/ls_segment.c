@@ -80,7 +80,7 @@ static int preallocate(ls_io *io, int fd, uint64_t size) {
     return rc;
 }
 
-int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err) {
+int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared *out, ls_error *err) {
     ls_io *io = log->io;
     char tmp[LS_PATH_MAX + 8];
     ls_segment_path(out->path, sizeof out->path, log->seg_dir, log->writer_id, seq);
@@ -94,7 +94,7 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *er
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, tmp, "cannot create segment file");
     const char *step = "preallocate";
     int rc = preallocate(io, fd, log->cfg.segment_size);
-    if (rc == 0 && !log->cfg.no_prewrite) {
+    if (rc == 0 && zero_fill_it) {
         step = "zero-fill";
         rc = zero_fill(log, io, fd, log->cfg.segment_size);
     }

@@ -218,7 +218,7 @@ static void *preparer_main(void *arg) {
         ls_prepared p;
         ls_error e;
         int rc = ls_writer_record_seal(log, &e);
-        if (rc == LS_OK) rc = ls_segment_prepare(log, seq, &p, &e);
+        if (rc == LS_OK) rc = ls_segment_prepare(log, seq, !log->cfg.no_prewrite, &p, &e);
         if (rc != LS_OK) fail_on_manifest(log);
         pthread_mutex_lock(&log->prep_mu);
         if (rc == LS_OK) {

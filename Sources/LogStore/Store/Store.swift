@@ -64,7 +64,10 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         } catch {
             throw StoreError(error)
         }
-        index = StoreIndex()
+        // Sized for the records to replay (each is at most one key), so the table is not
+        // regrown and copied on the way; capped so a long history of overwrites of few keys
+        // does not reserve memory for keys that do not exist.
+        index = StoreIndex(expectedKeys: Int(min(log.recovery.records, 1 << 22)))
         do {
             recoveryReport = try StoreRecovery.rebuild(log: log, index: index, namespaces: namespaces)
         } catch {
