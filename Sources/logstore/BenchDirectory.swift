@@ -30,6 +30,33 @@ struct BenchDirectory: Sendable {
         return BenchDirectory(path: String(decoding: bytes, as: UTF8.self))
     }
 
+    /// Makes a session directory in `parent`, runs `body` in it, then removes it unless
+    /// `keep`. The error of `body` wins over an error removing the directory (which is then
+    /// printed); with `keep`, where the directory is is printed.
+    static func withSession(
+        in parent: String?, keep: Bool, _ body: (BenchDirectory) async throws -> Void
+    ) async throws {
+        let directory = try create(in: parent)
+        let outcome: Result<Void, any Error>
+        do {
+            try await body(directory)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        if keep {
+            Console.error("logstore: kept \(directory.path)\n")
+        } else {
+            do {
+                try remove(directory.path)
+            } catch {
+                if case .success = outcome { throw error }
+                Console.error("logstore: \(error)\n")  // the run's own error is thrown below
+            }
+        }
+        try outcome.get()
+    }
+
     /// The path of `name` inside this directory.
     func subpath(_ name: String) -> String { path + "/" + name }
 

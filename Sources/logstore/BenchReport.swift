@@ -62,19 +62,7 @@ struct BenchReport: Sendable {
             let row = row(result)
             return Self.columns.map { $0.cell(row) }
         }
-        var widths = [Int](repeating: 0, count: Self.columns.count)
-        for line in cells {
-            for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) }
-        }
-        for (n, line) in cells.enumerated() {
-            let padded = line.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return i < 2 ? cell + pad : pad + cell  // text left, numbers right
-            }
-            text += padded.joined(separator: "  ") + "\n"
-            if n == 0 { text += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
-        }
-        return text
+        return text + TextTable.render(cells)
     }
 
     /// One run as one line of JSON (an object, keys in a fixed order, numbers as numbers).

@@ -27,25 +27,9 @@ struct BenchSession: Sendable {
     ///
     /// - Throws: ``LogError`` from the log, ``BenchError`` from the benchmark's own file work.
     func run(threadCounts: [Int], seconds: Double) async throws {
-        let directory = try BenchDirectory.create(in: settings.parentDirectory)
-        let outcome: Result<Void, any Error>
-        do {
+        try await BenchDirectory.withSession(in: settings.parentDirectory, keep: settings.keep) { directory in
             try await runIn(directory, threadCounts: threadCounts, seconds: seconds)
-            outcome = .success(())
-        } catch {
-            outcome = .failure(error)
         }
-        if settings.keep {
-            Console.error("logstore: kept \(directory.path)\n")
-        } else {
-            do {
-                try BenchDirectory.remove(directory.path)
-            } catch {
-                if case .success = outcome { throw error }
-                Console.error("logstore: \(error)\n")  // the run's own error is thrown below
-            }
-        }
-        try outcome.get()
     }
 
     private func runIn(_ directory: BenchDirectory, threadCounts: [Int], seconds: Double) async throws {

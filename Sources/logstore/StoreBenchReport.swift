@@ -73,19 +73,7 @@ struct StoreBenchReport: Sendable {
         let cells = [columns.map(\.title)] + objects.map { object in
             columns.map { column in object[column.key].map { Self.cell($0, decimals: column.decimals) } ?? "-" }
         }
-        var widths = [Int](repeating: 0, count: columns.count)
-        for line in cells {
-            for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) }
-        }
-        for (n, line) in cells.enumerated() {
-            let padded = line.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return i < 2 ? cell + pad : pad + cell  // text left, numbers right
-            }
-            text += padded.joined(separator: "  ") + "\n"
-            if n == 0 { text += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
-        }
-        return text
+        return text + TextTable.render(cells)
     }
 
     /// A table column: its title, the JSON key it shows and the decimals of numbers.

@@ -27,9 +27,7 @@ struct StoreBenchSession: Sendable {
     }
 
     private func run(_ workload: @Sendable (_ directory: BenchDirectory) async throws -> StoreBenchResult) async throws {
-        let directory = try BenchDirectory.create(in: settings.parentDirectory)
-        let outcome: Result<Void, any Error>
-        do {
+        try await BenchDirectory.withSession(in: settings.parentDirectory, keep: settings.keep) { directory in
             let status = settings.json ? nil : ProgressLine(label: "fsync ceiling")
             status?.show("measuring for \(Format.fixed(settings.ceilingSeconds, 1)) s in \(directory.path) ...")
             let ceiling = try await FsyncCeiling.measure(in: directory.path, seconds: settings.ceilingSeconds)
@@ -37,21 +35,7 @@ struct StoreBenchSession: Sendable {
             let result = try await workload(directory)
             let report = StoreBenchReport(ceiling: ceiling, directory: directory.path)
             Console.out(settings.json ? report.json(result) + "\n" : report.table([result]))
-            outcome = .success(())
-        } catch {
-            outcome = .failure(error)
         }
-        if settings.keep {
-            Console.error("logstore: kept \(directory.path)\n")
-        } else {
-            do {
-                try BenchDirectory.remove(directory.path)
-            } catch {
-                if case .success = outcome { throw error }
-                Console.error("logstore: \(error)\n")  // the run's own error is thrown below
-            }
-        }
-        try outcome.get()
     }
 }
 
