@@ -55,6 +55,7 @@ const char *ls_status_name(int status) {
     case LS_E_NOMEM: return "out of memory";
     case LS_E_COMPRESS: return "compression error";
     case LS_E_BUSY: return "busy";
+    case LS_E_NOT_FOUND: return "not found";
     }
     return "unknown status";
 }

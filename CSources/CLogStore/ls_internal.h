@@ -369,6 +369,11 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 /* Records a pending SEGMENT_SEAL in the manifest (preparer thread; close after the threads stop). */
 int ls_writer_record_seal(ls_log *log, ls_error *err);
 
+/* ---- files in snapshots/ (ls_blob.c) ---- */
+/* At open, with LOCK held: removes leftover <name>.tmp files of interrupted writes, then fsyncs
+ * snapshots/ so every file there is durable before anyone reads it. */
+int ls_blob_remove_leftovers(ls_log *log, ls_error *err);
+
 /* ---- segment list (ls_log.c) ---- */
 int ls_log_add_segment(ls_log *log, const ls_segment *s);
 /* Makes room for one more segment so a later ls_log_add_segment cannot fail. */

@@ -4,7 +4,7 @@
  *   <root>/LOCK                          flock'ed by the one writer process
  *   <root>/manifest/manifest.log         the manifest (ls_manifest.c)
  *   <root>/segments/seg-<W>-<S>.log      segment files (ls_segment.c)
- *   <root>/snapshots/                    created empty; used by later layers
+ *   <root>/snapshots/<name>              whole files written atomically (ls_blob.c)
  *   <root>/markers/writer-<W>.marker     present while writer W runs
  *
  * LOCK and the markers are informative text: LOCK names the holder so a second

@@ -168,6 +168,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
     }
     if (rc == LS_OK) rc = ls_layout_create(log, err);
     if (rc == LS_OK) rc = ls_layout_lock(log, err);
+    if (rc == LS_OK) rc = ls_blob_remove_leftovers(log, err);
     if (rc == LS_OK) rc = ls_recover(log, info ? info : &local_info, err);
     /* From here on a crash leaves this marker: the next open reports an unclean shutdown. */
     if (rc == LS_OK) rc = ls_marker_create(log, err);

@@ -323,6 +323,16 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         }
     }
 
+    /// Runs `body` with the C log under the read lock, so ``close()`` waits for it.
+    ///
+    /// - Throws: ``LogError/Kind/closed`` after ``close()``, or what `body` throws.
+    func withHandle<T>(_ body: (OpaquePointer) throws(LogError) -> T) throws(LogError) -> T {
+        try lock.withReadLock { () throws(LogError) -> T in
+            guard let handle else { throw LogError(kind: .closed, path: directory, message: "the log is closed") }
+            return try body(handle)
+        }
+    }
+
     func unregister(_ reader: CommitLogReader) {
         lock.withWriteLock {
             if readers.removeValue(forKey: ObjectIdentifier(reader)) != nil { reader.invalidate() }

@@ -7,4 +7,5 @@
 #include "ls_faultio.h"
 #include "ls_log.h"
 #include "ls_inspect.h"
+#include "ls_blob.h"
 #endif

@@ -39,6 +39,7 @@ typedef enum ls_status {
     LS_E_NOMEM = -9,
     LS_E_COMPRESS = -10,       /* zstd failed to compress or decompress */
     LS_E_BUSY = -11,           /* another open log (in this or another process) holds the directory */
+    LS_E_NOT_FOUND = -12,      /* the file asked for does not exist (ls_blob_read; sys_errno ENOENT) */
 } ls_status;
 
 #define LS_ERROR_PATH_MAX 512

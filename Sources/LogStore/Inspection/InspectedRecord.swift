@@ -81,7 +81,8 @@ public struct InspectedRecord: Sendable, Hashable {
         switch RecordType(rawValue: type) {
         case .kvPut: .put
         case .kvDelete: .delete
-        case nil: .other(type)
+        case .raftEntry, .raftHardState, .raftTruncatePrefix, .raftTruncateSuffix, .raftSnapshot, .raftRemoveGroup, nil:
+            .other(type)
         }
     }
 

@@ -120,13 +120,14 @@ struct LiveKeyTracker {
 
     /// A put sets its key's live record; a delete removes it; other records are not key-value.
     mutating func apply(_ r: ls_inspect_record) {
-        guard let type = RecordType(rawValue: r.type) else { return }
+        guard let type = RecordType(rawValue: r.type), !type.isRaft else { return }
         let keyBytes = UnsafeBufferPointer(start: r.key, count: Int(r.key_len))
         // A key no store wrote (bad namespace) is not a key-value record the index would hold.
         guard (try? KVRecord.decodeKey(keyBytes, lsn: r.lsn)) != nil else { return }
         switch type {
         case .kvPut: live[Array(keyBytes)] = (r.location.segment_seq, r.stored_size)
         case .kvDelete: live[Array(keyBytes)] = nil
+        case .raftEntry, .raftHardState, .raftTruncatePrefix, .raftTruncateSuffix, .raftSnapshot, .raftRemoveGroup: break
         }
     }
 

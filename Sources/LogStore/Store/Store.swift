@@ -37,6 +37,11 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     let log: CommitLog
     let index: StoreIndex
     let namespaces = NamespaceTable()
+    /// The Raft log storage of this store: Raft groups share the store's log (and its group
+    /// commits) with key-value writes.
+    public let raft: RaftLog
+    /// Values read by `get`, by record location (``StoreConfiguration/cacheBytes``). Has its own lock.
+    let cache: ByteBoundedCache<RecordLocation, [UInt8]>
     /// Serializes validation and queueing of writes, so validation order is log order.
     private let writeLock = ReadWriteLock()
     /// Guards `pending`. Separate from `writeLock` because completions (on the log's writer
@@ -59,6 +64,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         try configuration.validate()
         self.path = path
         self.configuration = configuration
+        cache = ByteBoundedCache(capacityBytes: configuration.cacheBytes)
         do {
             log = try CommitLog(directory: path, configuration: configuration.log, io: io)
         } catch {
@@ -69,7 +75,9 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         // does not reserve memory for keys that do not exist.
         index = StoreIndex(expectedKeys: Int(min(log.recovery.records, 1 << 22)))
         do {
-            recoveryReport = try StoreRecovery.rebuild(log: log, index: index, namespaces: namespaces)
+            let raftRecovery = RaftRecovery(keepPayloads: configuration.raft.isMemFirst)
+            recoveryReport = try StoreRecovery.rebuild(log: log, index: index, namespaces: namespaces, raft: raftRecovery)
+            raft = try RaftLog(log: log, configuration: configuration.raft, recovered: raftRecovery)
         } catch {
             try? log.close()  // the recovery error is the one to report
             throw error
@@ -87,6 +95,14 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     public func get(_ key: [UInt8], in namespace: Namespace) throws(StoreError) -> VersionedValue? {
         try validateKey(key)
         guard let id = namespaces.existingID(namespace), let entry = index.lookup(id, key) else { return nil }
+        // The cache is keyed by location, and a location, once written, holds the same record
+        // until the store closes (the log only appends; compaction will write live records to new
+        // locations). So a cached value is never stale: an overwrite or a delete changes the
+        // index entry, and the lookup above no longer leads here.
+        let cacheable = Store.cacheMode == 2 || (Store.cacheMode == 1 && entry.location.item != RecordLocation.plain)
+        if cacheable, let cached = cache.value(for: entry.location) {
+            return VersionedValue(value: cached, version: Version(lsn: entry.version))
+        }
         let location = ls_location(segment_seq: entry.location.segment, offset: entry.location.offset, item: entry.location.item)
         let recordKey = KVRecord.encodeKey(namespace, key)
         let value: [UInt8]?
@@ -108,7 +124,14 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                 message: "the record at segment \(entry.location.segment) offset \(entry.location.offset) is not the put of this key",
                 offset: entry.location.offset)
         }
+        if cacheable { cache.insert(value, for: entry.location, bytes: Store.cachedBytes(value)) }
         return VersionedValue(value: value, version: Version(lsn: entry.version))
+    }
+
+    /// What a cached value is charged: its bytes, its array's heap header and allocator
+    /// overhead (about 48 bytes), and the cache's own bookkeeping per entry.
+    static func cachedBytes(_ value: [UInt8]) -> Int {
+        value.count + 48 + ByteBoundedCache<RecordLocation, [UInt8]>.entryOverheadBytes
     }
 
     /// Keys of `namespace` that start with `prefix`, in ascending byte order, strictly after
@@ -216,7 +239,8 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     /// Counters of the store and of its log.
     public var statistics: StoreStatistics {
         StoreStatistics(
-            keys: index.count, namespaces: namespaces.all.count, indexBytes: index.memoryBytes, log: log.statistics)
+            keys: index.count, namespaces: namespaces.all.count, indexBytes: index.memoryBytes, log: log.statistics,
+            cache: cache.statistics)
     }
 
     /// This process's writer id (in segment names and the LOCK file; new at every open).
@@ -233,6 +257,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     ///
     /// - Throws: ``StoreError/Kind/io`` if closing a file failed.
     public func close() throws(StoreError) {
+        raft.flusher?.flushNow()  // MemFirst writes still gathering go to the log, which completes them
         do { try log.close() } catch { throw StoreError(error) }
     }
 

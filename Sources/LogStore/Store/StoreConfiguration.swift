@@ -8,6 +8,12 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// The longest value, in bytes (default 16 MiB; with the key it must fit in one frame
     /// of a segment). Longer values are refused with ``StoreError/Kind/valueTooLarge``.
     public var maxValueSize = 16 << 20
+    /// Bytes of values ``Store/get(_:in:)`` keeps in memory (default 64 MiB; 0 turns the
+    /// cache off). TODO
+    public var cacheBytes = 64 << 20
+
+    /// How the Raft log storage (``Store/raft``) keeps and persists entries.
+    public var raft = RaftConfiguration()
 
     /// The defaults.
     public init() {}
@@ -30,6 +36,10 @@ public struct StoreConfiguration: Sendable, Equatable {
         set { log.recoveryMode = newValue }
     }
 
+    /// The most record bytes one frame of a segment holds: the segment minus its header, the
+    /// seal frame and the frame header.
+    static func frameCapacity(segmentSize: UInt64) -> Int { Int(clamping: segmentSize) - 64 - 56 - 40 }
+
     /// Checks the bounds against each other and against what one frame can hold.
     func validate() throws(StoreError) {
         guard (1...65_000).contains(maxKeySize) else {
@@ -38,8 +48,10 @@ public struct StoreConfiguration: Sendable, Equatable {
         guard maxValueSize >= 0 else {
             throw StoreError(kind: .invalidArgument, message: "maxValueSize cannot be negative")
         }
-        // A frame body holds at most the segment minus its header, the seal frame and the frame header.
-        let frameCapacity = Int(clamping: log.segmentSize) - 64 - 56 - 40
+        guard cacheBytes >= 0 else {
+            throw StoreError(kind: .invalidArgument, message: "cacheBytes cannot be negative (0 turns the cache off)")
+        }
+        let frameCapacity = Self.frameCapacity(segmentSize: log.segmentSize)
         let largestRecord = 12 + 1 + Namespace.maxLength + maxKeySize + maxValueSize
         guard largestRecord <= frameCapacity else {
             throw StoreError(
@@ -47,5 +59,6 @@ public struct StoreConfiguration: Sendable, Equatable {
                 message: "maxValueSize \(maxValueSize) with maxKeySize \(maxKeySize) does not fit one frame of a "
                     + "\(log.segmentSize)-byte segment (at most \(frameCapacity) bytes): raise segmentSize or lower them")
         }
+        try raft.validate(frameCapacity: frameCapacity)
     }
 }

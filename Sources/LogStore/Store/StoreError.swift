@@ -38,6 +38,16 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case outOfMemory
         /// zstd failed to compress or decompress.
         case compression
+        /// Raft: the entries asked for were discarded by prefix truncation or a snapshot
+        /// (ask from ``RaftLog/firstIndex(_:)`` on, or send the snapshot instead).
+        case compacted
+        /// Raft: the entries asked for are past the last one (``RaftLog/lastIndex(_:)`` + 1).
+        case unavailable
+        /// Raft: the snapshot is not newer than the group's current snapshot; nothing changed.
+        case snapshotOutOfDate
+        /// Raft: appended entries are not consecutive, or would leave a gap after the last
+        /// entry (the message gives the indexes); nothing was written.
+        case outOfOrder
     }
 
     /// What kind of failure this is.

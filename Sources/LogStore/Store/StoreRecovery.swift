@@ -10,7 +10,7 @@ public struct StoreRecoveryReport: Sendable {
     public let keys: Int
     /// Namespaces that hold keys or held them.
     public let namespaces: Int
-    /// Records of other types (e.g. Raft) seen and left to their owners.
+    /// Records of other types (Raft records, replayed by the Raft log) seen.
     public let otherRecords: UInt64
     /// Nanoseconds spent replaying the log into the index.
     public let replayNanoseconds: UInt64
@@ -19,7 +19,8 @@ public struct StoreRecoveryReport: Sendable {
 /// Rebuilds the key index by replaying the log from its first record: each put sets its
 /// key's entry, each delete (tombstone) removes it, so deleted keys stay deleted.
 enum StoreRecovery {
-    static func rebuild(log: CommitLog, index: StoreIndex, namespaces: NamespaceTable) throws(StoreError) -> StoreRecoveryReport {
+    /// Raft records go to `raft` (the one pass over the log rebuilds both).
+    static func rebuild(log: CommitLog, index: StoreIndex, namespaces: NamespaceTable, raft: RaftRecovery) throws(StoreError) -> StoreRecoveryReport {
         let start = ContinuousClock.now
         var replayed: UInt64 = 0
         var other: UInt64 = 0
@@ -32,7 +33,9 @@ enum StoreRecovery {
             do throws(LogError) {
                 while try reader.nextRaw({ (record) throws(LogError) in
                     do throws(StoreError) {
-                        try apply(record, to: &index, namespaces: namespaces, last: &lastNamespace, replayed: &replayed, other: &other)
+                        try apply(
+                            record, to: &index, namespaces: namespaces, raft: raft, last: &lastNamespace, replayed: &replayed,
+                            other: &other)
                     } catch {
                         applyFailure = error
                         throw LogError(kind: .corrupt, message: error.message)  // stops the reader
@@ -51,11 +54,16 @@ enum StoreRecovery {
     }
 
     private static func apply(
-        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable,
+        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable, raft: RaftRecovery,
         last: inout LastNamespace, replayed: inout UInt64, other: inout UInt64
     ) throws(StoreError) {
         guard let type = RecordType(rawValue: record.type) else {
             other += 1
+            return
+        }
+        if type.isRaft {
+            other += 1
+            try raft.apply(record)
             return
         }
         replayed += 1
@@ -78,6 +86,8 @@ enum StoreRecovery {
             index.upsert(namespace: id, key: UnsafeRawBufferPointer(key), entry: entry)
         case .kvDelete:
             index.remove(namespace: id, key: UnsafeRawBufferPointer(key))
+        case .raftEntry, .raftHardState, .raftTruncatePrefix, .raftTruncateSuffix, .raftSnapshot, .raftRemoveGroup:
+            break  // handled above
         }
     }
 }
@@ -107,4 +117,7 @@ public struct StoreStatistics: Sendable {
     public let indexBytes: Int
     /// The log's counters (appends, group commits, syncs...).
     public let log: LogStatistics
+    /// The value cache's counters (``StoreConfiguration/cacheBytes``): lookups, hits,
+    /// insertions, evictions, bytes held.
+    public let cache: CacheStatistics
 }

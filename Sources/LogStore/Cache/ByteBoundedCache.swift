@@ -1,0 +1,305 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A thread-safe read cache bounded in bytes, evicting the least recently used entry first.
+///
+/// Each entry costs the `bytes` its inserter says (``insert(_:for:bytes:)``); the cache keeps the
+/// sum at or below ``capacityBytes`` by evicting least-recently-used entries. A lookup that
+/// finds its entry makes it the most recently used. A capacity of 0 disables the cache: every
+/// lookup is a miss, nothing is stored, and no lock is taken.
+///
+/// Every operation is O(1) (see ``LRUCacheState``): a hash map from key to slot, and a doubly
+/// linked recency list threaded through the slots of one array, so entries need no allocation
+/// of their own.
+///
+/// Thread safety: every method may be called from any thread. One pthread mutex (which
+/// ThreadSanitizer understands) guards the state; lookups take it too, since a hit reorders the
+/// recency list. Evicted values are released with the mutex held, so a `Value` whose deinit
+/// uses the same cache would deadlock.
+final class ByteBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    // safe: `state` is only touched with `mutex` held; `disabledMisses` is atomic.
+
+    /// The most bytes the entries may be charged together; 0 when the cache is disabled.
+    let capacityBytes: Int
+
+    /// Whether the cache stores anything (its capacity is above 0).
+    var isEnabled: Bool { capacityBytes > 0 }
+
+    /// Bookkeeping bytes per entry (its slot and its share of the hash map), which a caller may
+    /// add to the size of a value when it decides what an entry costs.
+    static var entryOverheadBytes: Int { LRUCacheState<Key, Value>.entryOverheadBytes }
+
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Behind a pointer, so that accesses under the mutex carry no dynamic exclusivity checks.
+    private let state: UnsafeMutablePointer<LRUCacheState<Key, Value>>
+    /// Lookups of a disabled cache (which takes no lock).
+    private let disabledMisses = Atomic<Int>(0)
+
+    /// A cache holding at most `capacityBytes` bytes of entries; 0 (or less) disables it.
+    init(capacityBytes: Int) {
+        self.capacityBytes = max(0, capacityBytes)
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+        state = .allocate(capacity: 1)
+        state.initialize(to: LRUCacheState(capacityBytes: self.capacityBytes))
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// The value cached for `key`, which becomes the most recently used entry, or `nil`.
+    /// Counts a hit or a miss.
+    func value(for key: Key) -> Value? {
+        guard isEnabled else {
+            disabledMisses.add(1, ordering: .relaxed)
+            return nil
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return state.pointee.value(for: key)
+    }
+
+    /// Caches `value` for `key` at a cost of `bytes`, replacing what `key` held, then evicts
+    /// least-recently-used entries until the total is within the capacity. A value costing more
+    /// than the whole capacity is not cached (and `key` no longer holds its old value); a
+    /// disabled cache stores nothing.
+    ///
+    /// - Precondition: `bytes >= 0`.
+    func insert(_ value: Value, for key: Key, bytes: Int) {
+        precondition(bytes >= 0, "a cache entry cannot cost negative bytes")
+        guard isEnabled else { return }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        state.pointee.insert(value, for: key, bytes: bytes)
+    }
+
+    /// Drops the entry of `key`, if any (not counted as an eviction).
+    func remove(_ key: Key) {
+        guard isEnabled else { return }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        _ = state.pointee.remove(key)
+    }
+
+    /// Drops every entry and frees the cache's storage; the counters keep running.
+    func removeAll() {
+        guard isEnabled else { return }
+        pthread_mutex_lock(mutex)
+        let old = state.pointee.takeAll()
+        pthread_mutex_unlock(mutex)
+        withExtendedLifetime(old) {}  // released here, without the mutex: dropping many entries takes a while
+    }
+
+    /// The cached keys, most recently used first (O(n); for tests and diagnostics).
+    var keysByRecency: [Key] {
+        guard isEnabled else { return [] }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return state.pointee.keysByRecency
+    }
+
+    /// The counters now.
+    var statistics: CacheStatistics {
+        guard isEnabled else {
+            return CacheStatistics(misses: disabledMisses.load(ordering: .relaxed), capacityBytes: 0)
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return state.pointee.statistics
+    }
+}
+
+/// The entries, byte count and counters of a ``ByteBoundedCache``, with its replacement policy,
+/// LRU. Not thread-safe: the cache calls it with its mutex held.
+///
+/// A hash map takes a key to its slot in `slots`; the slots also form a doubly linked list in
+/// recency order (links are slot indices), and freed slots a free list, so inserting or
+/// evicting allocates nothing once the arrays have grown.
+///
+/// The replacement policy is confined to the four `policy…` methods (an entry was inserted,
+/// was hit, is leaving; which entry to evict). A scan-resistant policy (S3-FIFO, W-TinyLFU;
+/// DESIGN §8) would replace those and add its own per-slot state (frequency bits, queue
+/// membership); storage, byte accounting and locking stay as they are.
+struct LRUCacheState<Key: Hashable, Value> {
+    /// One entry, or a free slot (key and value `nil`, `next` the next free slot).
+    fileprivate struct Slot {
+        var key: Key?
+        var value: Value?
+        var bytes: Int
+        /// Toward the most recently used end; `none` at that end.
+        var prev: Int32
+        /// Toward the least recently used end; `none` at that end. For a free slot, the next
+        /// free slot.
+        var next: Int32
+    }
+
+    /// Bookkeeping bytes per entry: its slot, and its share of the hash map, which keeps its
+    /// load at or below 3/4 (so 4/3 of a key and a slot index per entry).
+    static var entryOverheadBytes: Int {
+        MemoryLayout<Slot>.stride + (MemoryLayout<Key>.stride + MemoryLayout<Int32>.stride) * 4 / 3
+    }
+
+    /// No slot.
+    private static var none: Int32 { -1 }
+
+    let capacityBytes: Int
+    private var slotOf: [Key: Int32] = [:]
+    private var slots: [Slot] = []
+    private var freeSlot: Int32 = -1
+    private var head: Int32 = -1  // most recently used
+    private var tail: Int32 = -1  // least recently used
+    private var bytes = 0
+    private var hits = 0
+    private var misses = 0
+    private var insertions = 0
+    private var evictions = 0
+
+    init(capacityBytes: Int) {
+        self.capacityBytes = capacityBytes
+    }
+
+    var statistics: CacheStatistics {
+        CacheStatistics(
+            hits: hits, misses: misses, insertions: insertions, evictions: evictions, bytes: bytes, entries: slotOf.count,
+            capacityBytes: capacityBytes)
+    }
+
+    /// The cached keys, most recently used first.
+    var keysByRecency: [Key] {
+        var keys: [Key] = []
+        keys.reserveCapacity(slotOf.count)
+        var slot = head
+        while slot != Self.none {
+            keys.append(slots[Int(slot)].key!)
+            slot = slots[Int(slot)].next
+        }
+        return keys
+    }
+
+    mutating func value(for key: Key) -> Value? {
+        guard let slot = slotOf[key] else {
+            misses += 1
+            return nil
+        }
+        hits += 1
+        policyAccessed(slot)
+        return slots[Int(slot)].value
+    }
+
+    /// Stores the entry, then evicts until within capacity.
+    mutating func insert(_ value: Value, for key: Key, bytes: Int) {
+        guard bytes <= capacityBytes else {
+            _ = remove(key)
+            return
+        }
+        if let slot = slotOf[key] {
+            self.bytes += bytes - slots[Int(slot)].bytes
+            slots[Int(slot)].value = value
+            slots[Int(slot)].bytes = bytes
+            policyAccessed(slot)
+        } else {
+            let slot = allocate(Slot(key: key, value: value, bytes: bytes, prev: Self.none, next: Self.none))
+            slotOf[key] = slot
+            self.bytes += bytes
+            policyInserted(slot)
+        }
+        insertions += 1
+        // The new entry fits alone, so the loop stops before choosing it.
+        while self.bytes > capacityBytes {
+            let victim = policyVictim()
+            slotOf.removeValue(forKey: slots[Int(victim)].key!)
+            _ = release(victim)
+            evictions += 1
+        }
+    }
+
+    /// Drops the entry of `key`; returns its value.
+    mutating func remove(_ key: Key) -> Value? {
+        guard let slot = slotOf.removeValue(forKey: key) else { return nil }
+        return release(slot)
+    }
+
+    /// Empties the cache, freeing its storage; returns the old state for the caller to release
+    /// outside its lock. Counters keep running.
+    fileprivate mutating func takeAll() -> (slotOf: [Key: Int32], slots: [Slot]) {
+        let old = (slotOf, slots)
+        slotOf = [:]
+        slots = []
+        freeSlot = Self.none
+        head = Self.none
+        tail = Self.none
+        bytes = 0
+        return old
+    }
+
+    // MARK: - slots
+
+    /// Stores `slot` in a free slot, or a new one; returns its index.
+    private mutating func allocate(_ slot: Slot) -> Int32 {
+        if freeSlot != Self.none {
+            let index = freeSlot
+            freeSlot = slots[Int(index)].next
+            slots[Int(index)] = slot
+            return index
+        }
+        precondition(slots.count < Int(Int32.max), "a cache holds fewer than 2^31 entries")
+        slots.append(slot)
+        return Int32(slots.count - 1)
+    }
+
+    /// Takes `slot` (already out of `slotOf`) out of the policy and puts it on the free list;
+    /// returns its value.
+    private mutating func release(_ slot: Int32) -> Value? {
+        policyRemoved(slot)
+        bytes -= slots[Int(slot)].bytes
+        let value = slots[Int(slot)].value
+        slots[Int(slot)] = Slot(key: nil, value: nil, bytes: 0, prev: Self.none, next: freeSlot)
+        freeSlot = slot
+        return value
+    }
+
+    // MARK: - replacement policy: LRU
+
+    /// `slot` was just stored: it becomes the most recently used.
+    private mutating func policyInserted(_ slot: Int32) {
+        linkAtHead(slot)
+    }
+
+    /// `slot` was hit (or overwritten): it becomes the most recently used.
+    private mutating func policyAccessed(_ slot: Int32) {
+        guard slot != head else { return }
+        unlink(slot)
+        linkAtHead(slot)
+    }
+
+    /// `slot` leaves the cache (evicted or removed).
+    private mutating func policyRemoved(_ slot: Int32) {
+        unlink(slot)
+    }
+
+    /// The entry to evict next: the least recently used. The cache is not empty.
+    private func policyVictim() -> Int32 {
+        tail
+    }
+
+    private mutating func linkAtHead(_ slot: Int32) {
+        slots[Int(slot)].prev = Self.none
+        slots[Int(slot)].next = head
+        if head != Self.none { slots[Int(head)].prev = slot } else { tail = slot }
+        head = slot
+    }
+
+    private mutating func unlink(_ slot: Int32) {
+        let prev = slots[Int(slot)].prev
+        let next = slots[Int(slot)].next
+        if prev != Self.none { slots[Int(prev)].next = next } else { head = next }
+        if next != Self.none { slots[Int(next)].prev = prev } else { tail = prev }
+    }
+}

@@ -1,0 +1,75 @@
+/// One change a Raft write makes to a group, applied to the in-memory state when the write is
+/// durable (DiskFirst) or accepted (MemFirst); recovery applies the same changes from records.
+enum RaftMutation: Sendable {
+    /// Entries (consecutive indexes) replacing the log from the first one's index on.
+    case entries([RaftEntry])
+    case hardState(RaftHardState)
+    /// Entries before `firstIndex` are discarded; `previousTerm` is the term of `firstIndex - 1`.
+    case truncatePrefix(firstIndex: UInt64, previousTerm: UInt64)
+    /// Entries after `lastIndex` are discarded.
+    case truncateSuffix(lastIndex: UInt64)
+    case snapshot(RaftSnapshotMarker)
+    case removeGroup
+
+    /// Appends this change's records to `batch`.
+    func encode(_ group: RaftGroupID, into batch: inout RaftRecordBatch) {
+        switch self {
+        case .entries(let entries):
+            for entry in entries { batch.addEntry(group, entry) }
+        case .hardState(let state):
+            batch.add(RaftRecord.hardStateRecord(group, state))
+        case .truncatePrefix(let firstIndex, let previousTerm):
+            batch.add(RaftRecord.truncatePrefixRecord(group, firstIndex: firstIndex, previousTerm: previousTerm))
+        case .truncateSuffix(let lastIndex):
+            batch.add(RaftRecord.truncateSuffixRecord(group, lastIndex: lastIndex))
+        case .snapshot(let marker):
+            batch.add(RaftRecord.snapshotRecord(group, marker))
+        case .removeGroup:
+            batch.add(RaftRecord.removeGroupRecord(group))
+        }
+    }
+
+    /// Records this change writes.
+    var recordCount: Int {
+        if case .entries(let entries) = self { return entries.count }
+        return 1
+    }
+
+    /// The lowest entry index this change replaces or removes, or `.max` for none (for the
+    /// MemFirst durable watermark).
+    var firstChangedIndex: UInt64 {
+        switch self {
+        case .entries(let entries): entries.first?.index ?? .max
+        case .truncateSuffix(let lastIndex): lastIndex + 1
+        case .hardState, .truncatePrefix, .snapshot, .removeGroup: .max
+        }
+    }
+}
+
+extension RaftGroupState {
+    /// Applies `mutations`. `locations[i]` is where the i-th record of the write landed (nil
+    /// for MemFirst, whose entries keep their payloads in memory instead).
+    mutating func apply(_ mutations: [RaftMutation], locations: [RecordLocation]?, keepPayloads: Bool) {
+        var record = 0
+        for mutation in mutations {
+            switch mutation {
+            case .entries(let entries):
+                for entry in entries {
+                    let meta = RaftEntryMeta(
+                        term: entry.term, location: locations?[record], payloadLength: UInt32(entry.payload.count),
+                        payload: keepPayloads ? entry.payload : nil)
+                    // Validated against this state before the write was queued.
+                    try! appendEntry(index: entry.index, meta: meta)
+                    record += 1
+                }
+                continue
+            case .hardState(let state): hardState = state
+            case .truncatePrefix(let first, let term): truncatePrefix(to: first, previousTerm: term)
+            case .truncateSuffix(let last): truncate(after: last)
+            case .snapshot(let marker): applySnapshot(marker)
+            case .removeGroup: self = RaftGroupState()
+            }
+            record += 1
+        }
+    }
+}

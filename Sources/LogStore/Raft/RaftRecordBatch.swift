@@ -1,0 +1,81 @@
+import CLogStore
+
+/// Raft records encoded into one flat buffer, ready to hand to the log as one atomic append
+/// without a per-record allocation: keys and values are laid out back to back and the C
+/// records point into the buffer.
+struct RaftRecordBatch: Sendable {
+    /// One record: its type and where its key and value are in `bytes`.
+    struct Item: Sendable {
+        var type: UInt8
+        var keyStart: Int
+        var keyLength: Int
+        var valueLength: Int
+    }
+
+    private(set) var bytes: [UInt8] = []
+    private(set) var items: [Item] = []
+
+    var count: Int { items.count }
+    var isEmpty: Bool { items.isEmpty }
+    /// Key and value bytes of every record.
+    var payloadBytes: Int { bytes.count }
+
+    init(reservingBytes: Int = 0, records: Int = 0) {
+        bytes.reserveCapacity(reservingBytes)
+        items.reserveCapacity(records)
+    }
+
+    /// Adds an entry record.
+    mutating func addEntry(_ group: RaftGroupID, _ entry: RaftEntry) {
+        let start = bytes.count
+        bytes.appendWord(group.rawValue)
+        bytes.appendWord(entry.index)
+        bytes.appendWord(entry.term)
+        bytes += entry.payload
+        items.append(
+            Item(type: RecordType.raftEntry.rawValue, keyStart: start, keyLength: RaftRecord.entryKeySize,
+                 valueLength: entry.payload.count))
+    }
+
+    /// Adds a record built as a ``LogRecord`` (the small control records).
+    mutating func add(_ record: LogRecord) {
+        let start = bytes.count
+        bytes += record.key
+        bytes += record.value
+        items.append(Item(type: record.type, keyStart: start, keyLength: record.key.count, valueLength: record.value.count))
+    }
+
+    /// Appends every record of `other` after these.
+    mutating func append(contentsOf other: RaftRecordBatch) {
+        let shift = bytes.count
+        bytes += other.bytes
+        items.reserveCapacity(items.count + other.items.count)
+        for var item in other.items {
+            item.keyStart += shift
+            items.append(item)
+        }
+    }
+
+    /// Bytes record `i` takes in a frame body (header, key, value; records are packed).
+    func encodedSize(of i: Int) -> UInt64 {
+        UInt64(Int(LS_RECORD_HEADER_SIZE) + items[i].keyLength + items[i].valueLength)
+    }
+
+    /// Calls `body` with C views of the records, valid during the call (the C encoder copies
+    /// synchronously).
+    func withCRecords(_ body: (UnsafeMutablePointer<ls_record>) -> Int32) -> Int32 {
+        bytes.withUnsafeBufferPointer { buffer in
+            withUnsafeTemporaryAllocation(of: ls_record.self, capacity: items.count) { records in
+                for (i, item) in items.enumerated() {
+                    let key = buffer.baseAddress.map { $0 + item.keyStart }
+                    records.initializeElement(
+                        at: i,
+                        to: ls_record(
+                            type: item.type, flags: 0, key_len: UInt32(item.keyLength), value_len: UInt32(item.valueLength),
+                            key: key, value: key.map { $0 + item.keyLength }))
+                }
+                return body(records.baseAddress!)
+            }
+        }
+    }
+}
