@@ -81,7 +81,8 @@ static const char *name_problem(const char *name) {
     if (n == 0) return "the name is empty";
     if (n > LS_BLOB_NAME_MAX) return "the name is longer than " BLOB_XSTR(LS_BLOB_NAME_MAX) " bytes";
     if (name[0] == '.') return "the name starts with '.'";
-    if (ends_with(name, n, LS_BLOB_TMP_SUFFIX)) return "the name ends in \"" LS_BLOB_TMP_SUFFIX "\" (reserved for files being written)";
+    if (ends_with(name, n, LS_BLOB_TMP_SUFFIX))
+        return "the name ends in \"" LS_BLOB_TMP_SUFFIX "\" (reserved for files being written)";
     for (size_t i = 0; i < n; i++)
         if (!name_char_ok(name[i])) return "the name holds a byte other than A-Z a-z 0-9 . _ -";
     return NULL;
@@ -134,7 +135,7 @@ static void encode_header(uint8_t *h, const void *data, size_t len) {
     ls_put_u32(h + BLOB_OFF_VERSION, LS_BLOB_VERSION);
     ls_put_u32(h + BLOB_OFF_HEADER_SIZE, LS_BLOB_HEADER_SIZE);
     ls_put_u64(h + BLOB_OFF_DATA_LEN, (uint64_t)len);
-    ls_put_u32(h + BLOB_OFF_DATA_CRC, ls_crc32c_mask(ls_crc32c_value(data, len)));
+    ls_put_u32(h + BLOB_OFF_DATA_CRC, ls_crc32c_mask(len ? ls_crc32c_value(data, len) : 0)); /* data may be NULL */
     ls_put_u32(h + BLOB_OFF_HEADER_CRC, ls_crc32c_mask(ls_crc32c_value(h, BLOB_OFF_HEADER_CRC)));
 }
 
@@ -165,7 +166,8 @@ static int decode_header(const uint8_t *h, uint64_t size, const blob_paths *p, u
                  size - LS_BLOB_HEADER_SIZE - len, len);
         return corrupt_at(err, p, LS_BLOB_HEADER_SIZE + len, what);
     }
-    if ((uint64_t)(size_t)len != len) return corrupt_at(err, p, BLOB_OFF_DATA_LEN, "data length exceeds the address space");
+    if ((uint64_t)(size_t)len != len)
+        return corrupt_at(err, p, BLOB_OFF_DATA_LEN, "data length exceeds the address space");
     *data_len = len;
     return LS_OK;
 }
@@ -199,8 +201,8 @@ static int write_tmp(ls_io *io, const blob_paths *p, const uint8_t *header, cons
     }
     if (rc == 0) return LS_OK;
     if (fd >= 0) io->vt->unlink(io, p->tmp);
-    return ls_err_set(err, io_status(rc), -rc, p->tmp, "cannot %s " SNAP "%s" LS_BLOB_TMP_SUFFIX "; " SNAP "%s is unchanged",
-                      step, p->name, p->name);
+    return ls_err_set(err, io_status(rc), -rc, p->tmp,
+                      "cannot %s " SNAP "%s" LS_BLOB_TMP_SUFFIX "; " SNAP "%s is unchanged", step, p->name, p->name);
 }
 
 /* Renames the complete .tmp over the file and fsyncs the directory. After a failure here the

@@ -77,7 +77,8 @@ extension CommitLog {
     /// The C core checks everything else (length, characters, `.tmp`).
     private static func checkFileName(_ name: String) throws(LogError) {
         if name.utf8.contains(0) {
-            throw LogError(kind: .invalidArgument, message: "invalid file name for snapshots/: the name holds a NUL byte")
+            throw LogError(
+                kind: .invalidArgument, message: "invalid file name for snapshots/: the name holds a NUL byte")
         }
     }
 }

@@ -264,6 +264,14 @@ typedef struct ls_read_record {
 int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *err);
 /* 1 and *rec set; 0 at the end; negative ls_status (e.g. LS_E_CORRUPT) with *err. */
 int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err);
+/*
+ * Up to `cap` (>= 1) next records into recs[0..n): returns n >= 1, 0 at the end, or a negative
+ * ls_status with *err (then no record of this call is returned). Their pointers stay valid
+ * until the next call on the reader. A batch may hold fewer than `cap` records before the end:
+ * it stops where going on would move records it holds (the end of a segment, a second zstd
+ * container, a frame of a segment that could not be mapped). Checks as ls_reader_next.
+ */
+int ls_reader_next_batch(ls_reader *r, ls_read_record *recs, size_t cap, ls_error *err);
 void ls_reader_close(ls_reader *r);
 
 /*
@@ -277,6 +285,9 @@ void ls_reader_close(ls_reader *r);
  */
 typedef void (*ls_read_fn)(void *ctx, const ls_read_record *rec);
 int ls_log_read_at(ls_log *log, const ls_location *loc, ls_read_fn fn, void *ctx, ls_error *err);
+
+/* Hint: the cache line at p will be read soon (the key index prefetches hash slots with it). */
+static inline void ls_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 /* Short English name of a status, e.g. "corrupt". */
 const char *ls_status_name(int status);

@@ -214,6 +214,9 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
         var result: [RaftEntry] = []
         result.reserveCapacity(wanted.count)
         var missed = false
+        var hits = 0
+        var misses = 0
+        defer { if hits + misses > 0 { metrics.recordCacheLookups(hits: hits, misses: misses) } }
         for (index, meta) in wanted {
             if let payload = meta.payload {
                 result.append(RaftEntry(index: index, term: meta.term, payload: payload))
@@ -223,11 +226,12 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
                 throw StoreError(kind: .corrupt, message: "group \(id) entry \(index) has neither payload nor location")
             }
             let cached = cache.value(for: location)
-            metrics.recordCacheLookup(hit: cached != nil)
             let payload: [UInt8]
             if let cached {
+                hits += 1
                 payload = cached
             } else {
+                misses += 1
                 payload = try readPayload(id, index: index, term: meta.term, at: location)
                 cache.insert(payload, for: location, bytes: Self.cachedBytes(payload))
                 missed = true
