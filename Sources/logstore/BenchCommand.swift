@@ -4,14 +4,15 @@ import ArgumentParser
 ///
 /// Run plain, it runs the default suite (``BenchSuiteCommand``); `logstore bench append`
 /// runs one append workload (``BenchAppendCommand``); `put`, `get` and `open` measure the
-/// key-value store (``BenchPutCommand``, ``BenchGetCommand``, ``BenchOpenCommand``).
+/// key-value store (``BenchPutCommand``, ``BenchGetCommand``, ``BenchOpenCommand``); `raft`
+/// measures Raft groups appending entries (``BenchRaftCommand``).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure durable appends and key-value store puts, gets and opens against the disk's fsync ceiling.",
+        abstract: "Measure durable appends, key-value store puts, gets and opens, and Raft appends against the disk's fsync ceiling.",
         subcommands: [
             BenchSuiteCommand.self, BenchAppendCommand.self, BenchPutCommand.self, BenchGetCommand.self,
-            BenchOpenCommand.self, BenchOpenFillCommand.self,
+            BenchOpenCommand.self, BenchOpenFillCommand.self, BenchRaftCommand.self,
         ],
         defaultSubcommand: BenchSuiteCommand.self)
 }

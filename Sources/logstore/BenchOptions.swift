@@ -22,8 +22,11 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .customLong("segment-size"), help: "Bytes per segment file; K, M and G suffixes are binary (default: \(LogConfiguration().segmentSize >> 20)M).")
     var segmentSize: ByteCount?
 
-    @Option(help: "Value bytes per record (the key is 8 bytes).")
-    var valueSize: Int = BenchSettings.defaultValueSize
+    @Option(name: .customLong("value-size"), help: "Value bytes per record (the key is 8 bytes; default \(BenchSettings.defaultValueSize), for 'bench raft' \(BenchSettings.defaultRaftValueSize): the entry payload).")
+    var valueSizeOption: Int?
+
+    /// `--value-size`, or the default of every bench but `bench raft`.
+    var valueSize: Int { valueSizeOption ?? BenchSettings.defaultValueSize }
 
     @Option(name: .customLong("ceiling-seconds"), help: "Seconds to measure the single-writer fsync ceiling for.")
     var ceilingSeconds: Double = FsyncCeiling.defaultSeconds
@@ -38,14 +41,17 @@ struct BenchOptions: ParsableArguments {
     var json = false
 
     func validate() throws {
-        guard valueSize >= 0 else { throw ValidationError("--value-size must not be negative") }
+        guard valueSizeOption.map({ $0 >= 0 }) ?? true else { throw ValidationError("--value-size must not be negative") }
         guard ceilingSeconds > 0, ceilingSeconds.isFinite else {
             throw ValidationError("--ceiling-seconds must be a positive number of seconds")
         }
     }
 
     /// The options as a plain value that can cross into tasks.
-    var settings: BenchSettings {
+    var settings: BenchSettings { settings(defaultValueSize: BenchSettings.defaultValueSize) }
+
+    /// The options as a plain value, with `defaultValueSize` unless `--value-size` was given.
+    func settings(defaultValueSize: Int) -> BenchSettings {
         var configuration = LogConfiguration()
         if let backend { configuration.backend = backend.backend }
         configuration.uringMode = uringMode.mode
@@ -54,7 +60,7 @@ struct BenchOptions: ParsableArguments {
         configuration.prewriteSegments = !noPrewrite
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
         return BenchSettings(
-            configuration: configuration, valueSize: valueSize, ceilingSeconds: ceilingSeconds,
+            configuration: configuration, valueSize: valueSizeOption ?? defaultValueSize, ceilingSeconds: ceilingSeconds,
             parentDirectory: dir, keep: keep, json: json)
     }
 }
@@ -63,6 +69,8 @@ struct BenchOptions: ParsableArguments {
 struct BenchSettings: Sendable {
     /// Value bytes per record unless `--value-size` says otherwise.
     static let defaultValueSize = 128
+    /// Payload bytes per entry of `bench raft` unless `--value-size` says otherwise.
+    static let defaultRaftValueSize = 256
 
     /// The log's configuration for every run.
     var configuration: LogConfiguration

@@ -10,20 +10,29 @@ struct DumpCommand: AsyncParsableCommand {
         discussion: """
             Scans the store read-only (as verify does: every frame and record checksum is \
             checked; records of damaged frames are left out) and prints one line per record, \
-            tab-separated: LSN, type (put, delete, or other(N) for non-key-value records), \
-            namespace (- for other records), key, value length, a preview of the value (at \
+            tab-separated: LSN, type (put, delete, a Raft type, or other(N)), namespace (- \
+            for records that are not key-value), key, value length, a preview of the value (at \
             most --preview bytes), and the location 'seg <sequence> @ <offset>' (plus \
             '#<item>' inside a zstd container). Keys and values are printed as quoted text \
             when they are valid UTF-8, else as 0x and hex digits.
 
+            Raft records are decoded: the type is raft_entry, raft_hard_state, \
+            raft_truncate_prefix, raft_truncate_suffix, raft_snapshot or raft_remove_group; \
+            the key column shows what the key and value hold (e.g. 'group=7 index=12 term=3', \
+            'group=7 term=3 vote=1 commit=10'); the preview is an entry's payload ('-' for \
+            the other Raft types, whose value is in the key column).
+
             With --json each record is one JSON object on its own line: lsn, type, type_code, \
             flags, namespace, key, key_encoding, value, value_encoding, value_length, segment, \
-            offset, container_item, stored_bytes. Bytes are UTF-8 text when valid \
+            offset, container_item, stored_bytes, and for a Raft record also group and its \
+            numbers (index, term; term, vote, commit; first_index, previous_term; last_index; \
+            index, term, file_length, file_crc). Bytes are UTF-8 text when valid \
             (encoding "utf8"), else base64 (encoding "base64"); the whole value is included.
 
             Examples:
               logstore dump ./store --limit 20
               logstore dump ./store --namespace users --from 1000 --json | jq -r .key
+              logstore dump ./store --json | jq -c 'select(.group == 7)'
 
             Exit codes: 0 printed (the store may still hold a torn tail); 1 corruption was \
             found while scanning (printed on standard error; run verify for details); 2 the \
@@ -107,23 +116,27 @@ private struct DumpOptions: Sendable {
         return report
     }
 
-    private func typeName(_ record: InspectedRecord) -> String {
+    private func typeName(_ record: InspectedRecord, _ raft: InspectedRaftRecord?) -> String {
+        if let raft { return raft.name }
         if case .other(let code) = record.kind { return "other(\(code))" }
         return record.kind.name
     }
 
     private func textLine(_ record: InspectedRecord, _ kv: InspectedRecord.KeyValueKey?) -> String {
-        let key = kv.map { Inspection.preview($0.key) } ?? Inspection.preview(record.key)
+        let raft = record.raftDescription
+        let key = raft?.description ?? kv.map { Inspection.preview($0.key) } ?? Inspection.preview(record.key)
+        let shown = raft.map { $0.kind == .entry } ?? true
         return [
-            String(record.lsn), typeName(record), kv?.namespace ?? "-", key, String(record.value.count),
-            Inspection.preview(record.value, limit: preview), record.location.description,
+            String(record.lsn), typeName(record, raft), kv?.namespace ?? "-", key, String(record.value.count),
+            shown ? Inspection.preview(record.value, limit: preview) : "-", record.location.description,
         ].joined(separator: "\t") + "\n"
     }
 
     private func jsonLine(_ record: InspectedRecord, _ kv: InspectedRecord.KeyValueKey?) -> String {
+        let raft = record.raftDescription
         var object = JSONObject()
         object["lsn"] = .unsigned(record.lsn)
-        object["type"] = .string(record.kind.name)
+        object["type"] = .string(raft?.name ?? record.kind.name)
         object["type_code"] = .integer(Int64(record.type))
         object["flags"] = .integer(Int64(record.flags))
         object["namespace"] = kv.map { .string($0.namespace) } ?? .null
@@ -134,6 +147,10 @@ private struct DumpOptions: Sendable {
         object["offset"] = .unsigned(record.location.offset)
         object["container_item"] = record.location.containerItem.map { .integer(Int64($0)) } ?? .null
         object["stored_bytes"] = .unsigned(record.storedSize)
+        if let raft {
+            object["group"] = .unsigned(raft.group)
+            for field in raft.fields { object[field.name] = .unsigned(field.value) }
+        }
         return object.serialized + "\n"
     }
 }

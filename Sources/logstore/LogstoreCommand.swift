@@ -2,7 +2,8 @@ import ArgumentParser
 
 /// `logstore`: the command-line face of swift-logstore.
 ///
-/// Subcommands: `put`, `get`, `delete` and `list` (the key-value store) and `bench`
+/// Subcommands: `put`, `get`, `delete` and `list` (the key-value store), `verify`, `dump`
+/// and `inspect` (read-only), `raft` (the Raft groups: `groups`, `show`, `entries`) and `bench`
 /// (throughput and latency of durable appends and store operations against the disk's
 /// single-writer fsync ceiling).
 @main
@@ -17,13 +18,14 @@ struct LogstoreCommand: AsyncParsableCommand {
             'error: <message>'. Exit codes: 0 success, 1 failure (key not found, version \
             mismatch, store locked, I/O error), 2 bad input (namespace, key or value refused, \
             malformed hex), 64 command-line usage error. verify, dump and inspect read a \
-            store without changing it; their exit codes are in their --help.
+            store without changing it; their exit codes are in their --help. raft groups, \
+            raft show and raft entries print the store's Raft groups and their entries.
 
             Example:
               logstore put ./store users alice hello && logstore get ./store users alice
             """,
         subcommands: [
             PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, VerifyCommand.self, DumpCommand.self,
-            InspectCommand.self, BenchCommand.self,
+            InspectCommand.self, RaftCommand.self, BenchCommand.self,
         ])
 }

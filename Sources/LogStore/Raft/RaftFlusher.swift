@@ -9,6 +9,9 @@ import CLogStore
 /// group's lock); completions take each separately.
 final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     private let log: CommitLog
+    /// The most record bytes one append (one frame) can hold: no write may be larger, and
+    /// pending writes are handed to the log before they would outgrow it.
+    let frameCapacity: Int
     private let policy: RaftFlushPolicy
     private let maxUnflushedBytes: Int
     /// The Raft log, to fail every group's waiters when the store fails.
@@ -33,6 +36,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
 
     init(log: CommitLog, policy: RaftFlushPolicy, maxUnflushedBytes: Int) {
         self.log = log
+        frameCapacity = StoreConfiguration.frameCapacity(segmentSize: log.configuration.segmentSize)
         self.policy = policy
         self.maxUnflushedBytes = maxUnflushedBytes
     }
@@ -91,6 +95,8 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     /// Accepts one write (call with its group's lock held) and returns its ticket.
     func submit(_ batch: RaftRecordBatch, group: RaftGroup, bytes: Int) -> UInt64 {
         lock.withWriteLock {
+            // Writes gathered so far go as one append: it must fit one frame.
+            if !pending.isEmpty && pending.encodedSize + batch.encodedSize > frameCapacity { flushLocked() }
             lastTicket += 1
             pending.append(contentsOf: batch)
             pendingGroups.append(group)

@@ -14,7 +14,7 @@ extension RaftLog {
     public func saveSnapshot(_ group: RaftGroupID, _ snapshot: RaftSnapshot) async throws(StoreError) {
         let start = ContinuousClock.now
         do {
-            try await saveSnapshotUnmeasured(group, snapshot)
+            try await withFileGate(group) { () throws(StoreError) in try await saveSnapshotUnmeasured(group, snapshot) }
             metrics.record(.saveSnapshot, nanoseconds: start.nanosecondsElapsed, bytes: snapshot.data.count)
         } catch {
             metrics.recordError(.saveSnapshot, kind: error.kind)
@@ -107,8 +107,10 @@ extension RaftLog {
     /// without state.
     public func info(_ group: RaftGroupID) -> RaftGroupInfo? {
         guard let g = existing(group) else { return nil }
-        return g.lock.withReadLock {
+        return g.lock.withReadLock { () -> RaftGroupInfo? in
             let state = g.state
+            // A write that turned out a no-op or was refused may have created an empty group object.
+            if state.isEmpty { return nil }
             var bytes = 0
             for position in 0..<state.entries.count { bytes += Int(state.entries[position].payloadLength) }
             return RaftGroupInfo(

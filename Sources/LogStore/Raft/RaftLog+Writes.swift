@@ -78,10 +78,13 @@ extension RaftLog {
     ///
     /// - Throws: as ``append(_:_:hardState:)``.
     public func removeGroup(_ group: RaftGroupID) async throws(StoreError) {
-        let snapshot = existing(group).flatMap { g in g.lock.withReadLock { g.state.snapshot } }
-        guard existing(group) != nil else { return }
-        try await perform(.removeGroup, group, entries: 0, bytes: 0, durable: true) { _ in [.removeGroup] }
-        if let snapshot { try deleteSnapshotFile(snapshot.fileName(group: group)) }
+        try await withFileGate(group) { () throws(StoreError) in
+            // Under the file gate no snapshot save of the group runs, so this is the file to delete.
+            let snapshot = existing(group).flatMap { g in g.lock.withReadLock { g.state.snapshot } }
+            guard existing(group) != nil else { return }
+            try await perform(.removeGroup, group, entries: 0, bytes: 0, durable: true) { _ in [.removeGroup] }
+            if let snapshot { try deleteSnapshotFile(snapshot.fileName(group: group)) }
+        }
     }
 
     // MARK: - the write path
@@ -154,6 +157,12 @@ extension RaftLog {
                     if mutations.isEmpty { return .success(nil) }
                     var batch = RaftRecordBatch()
                     for mutation in mutations { mutation.encode(id, into: &batch) }
+                    // Refused before it becomes visible: a write the log cannot take would fail the flusher.
+                    if batch.encodedSize > flusher.frameCapacity {
+                        throw StoreError(
+                            kind: .tooLarge,
+                            message: "group \(id): a write of \(batch.encodedSize) encoded bytes exceeds \(flusher.frameCapacity) (what one frame in a segment can hold; raise the segment size)")
+                    }
                     let firstChanged = mutations.map(\.firstChangedIndex).min() ?? .max
                     group.state.apply(mutations, locations: nil, keepPayloads: true)
                     if mutations.contains(where: { if case .removeGroup = $0 { true } else { false } }) {
@@ -193,17 +202,37 @@ extension RaftLog {
         for (group, mutations) in parts {
             for mutation in mutations { mutation.encode(group.id, into: &batch) }
         }
-        let result: Result<Void, StoreError> = await withUnsafeContinuation { continuation in
+        let result: Result<[RecordLocation], StoreError> = await withUnsafeContinuation { continuation in
             let waiter = DiskFirstWaiter(raft: self, parts: parts, batch: batch, continuation: continuation)
             if let error = log.enqueue(count: batch.count, waiter: waiter, batch.withCRecords) {
                 continuation.resume(returning: .failure(StoreError(error)))
             }
         }
-        try result.get()
+        let locations = try result.get()
+        // Write-through, here in the caller's task rather than on the writer thread (where it
+        // would delay the next group commit): a leader reads back what it just appended to send
+        // it to followers. A reader that comes first simply misses and reads the segment.
+        guard cache.isEnabled else { return }
+        var record = 0
+        for (_, mutations) in parts {
+            for mutation in mutations {
+                if case .entries(let entries) = mutation {
+                    for entry in entries {
+                        cache.insert(entry.payload, for: locations[record], bytes: Self.cachedBytes(entry.payload))
+                        record += 1
+                    }
+                } else {
+                    record += 1
+                }
+            }
+        }
     }
 
-    /// A DiskFirst write is durable: applies it to the groups (writer thread, LSN order).
-    fileprivate func applyDurable(_ parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch, result: borrowing ls_append_result) {
+    /// A DiskFirst write is durable: applies it to the groups (writer thread, LSN order) and
+    /// returns where each record landed.
+    fileprivate func applyDurable(
+        _ parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch, result: borrowing ls_append_result
+    ) -> [RecordLocation] {
         var locations: [RecordLocation] = []
         locations.reserveCapacity(batch.count)
         var offset = result.offset
@@ -216,26 +245,14 @@ extension RaftLog {
         var first = 0
         for (group, mutations) in parts {
             let count = mutations.reduce(0) { $0 + $1.recordCount }
-            let slice = Array(locations[first..<first + count])
             group.lock.withWriteLock {
-                group.state.apply(mutations, locations: slice, keepPayloads: false)
+                group.state.apply(mutations, locations: locations[first..<first + count], keepPayloads: false)
                 if case .removeGroup = mutations.last { group.removed = true }
             }
-            if group.lock.withReadLock({ group.removed }) { forget(group) }
-            // Write-through: a leader reads back what it just appended to send it to followers.
-            var record = 0
-            for mutation in mutations {
-                if case .entries(let entries) = mutation {
-                    for entry in entries {
-                        cache.insert(entry.payload, for: slice[record], bytes: Self.cachedBytes(entry.payload))
-                        record += 1
-                    }
-                } else {
-                    record += 1
-                }
-            }
+            if case .removeGroup = mutations.last { forget(group) }
             first += count
         }
+        return locations
     }
 
     // MARK: - validation
@@ -293,10 +310,10 @@ private final class DiskFirstWaiter: AppendWaiter {
     let raft: RaftLog
     let parts: [(RaftGroup, [RaftMutation])]
     let batch: RaftRecordBatch
-    let continuation: UnsafeContinuation<Result<Void, StoreError>, Never>
+    let continuation: UnsafeContinuation<Result<[RecordLocation], StoreError>, Never>
 
     init(raft: RaftLog, parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch,
-         continuation: UnsafeContinuation<Result<Void, StoreError>, Never>) {
+         continuation: UnsafeContinuation<Result<[RecordLocation], StoreError>, Never>) {
         self.raft = raft
         self.parts = parts
         self.batch = batch
@@ -305,8 +322,7 @@ private final class DiskFirstWaiter: AppendWaiter {
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            raft.applyDurable(parts, batch: batch, result: result)
-            continuation.resume(returning: .success(()))
+            continuation.resume(returning: .success(raft.applyDurable(parts, batch: batch, result: result)))
         } else {
             continuation.resume(returning: .failure(StoreError(LogError(completion: result, directory: directory))))
         }

@@ -32,6 +32,10 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
 
     private let groupsLock = ReadWriteLock()
     private var groups: [RaftGroupID: RaftGroup] = [:]  // guarded by groupsLock
+    /// Per group id, the gate that serializes snapshot saves and removals: both create or
+    /// delete files named by (group, index), which must not interleave. Kept by id, not on the
+    /// group object, because removal replaces that object. Guarded by groupsLock.
+    private var fileGates: [RaftGroupID: WriteGate] = [:]
 
     /// Builds the Raft log from what recovery rebuilt, then reconciles the snapshot files:
     /// every group's newest snapshot file must exist; files no group refers to (left by a
@@ -94,6 +98,19 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             groups[id] = group
             return group
         }
+    }
+
+    /// Runs `body` while holding the group's file gate (see `fileGates`).
+    func withFileGate<T>(_ id: RaftGroupID, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        let gate = groupsLock.withWriteLock { () -> WriteGate in
+            if let gate = fileGates[id] { return gate }
+            let gate = WriteGate()
+            fileGates[id] = gate
+            return gate
+        }
+        await gate.enter()
+        defer { gate.leave() }
+        return try await body()
     }
 
     /// Forgets `group` (after its removal record is durable, or at once in MemFirst).

@@ -36,12 +36,15 @@ enum RaftMutation: Sendable {
     }
 
     /// The lowest entry index this change replaces or removes, or `.max` for none (for the
-    /// MemFirst durable watermark).
+    /// MemFirst durable watermark). A snapshot counts as changing its own index: when it
+    /// replaces the log, the term of that index (the new boundary) comes from it, and the
+    /// watermark must not cover it before its marker is durable.
     var firstChangedIndex: UInt64 {
         switch self {
         case .entries(let entries): entries.first?.index ?? .max
         case .truncateSuffix(let lastIndex): lastIndex + 1
-        case .hardState, .truncatePrefix, .snapshot, .removeGroup: .max
+        case .snapshot(let marker): marker.index
+        case .hardState, .truncatePrefix, .removeGroup: .max
         }
     }
 }
@@ -49,8 +52,8 @@ enum RaftMutation: Sendable {
 extension RaftGroupState {
     /// Applies `mutations`. `locations[i]` is where the i-th record of the write landed (nil
     /// for MemFirst, whose entries keep their payloads in memory instead).
-    mutating func apply(_ mutations: [RaftMutation], locations: [RecordLocation]?, keepPayloads: Bool) {
-        var record = 0
+    mutating func apply(_ mutations: [RaftMutation], locations: ArraySlice<RecordLocation>?, keepPayloads: Bool) {
+        var record = locations?.startIndex ?? 0
         for mutation in mutations {
             switch mutation {
             case .entries(let entries):

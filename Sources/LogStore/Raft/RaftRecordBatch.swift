@@ -19,6 +19,8 @@ struct RaftRecordBatch: Sendable {
     var isEmpty: Bool { items.isEmpty }
     /// Key and value bytes of every record.
     var payloadBytes: Int { bytes.count }
+    /// Bytes the records take in a frame body (headers, keys, values).
+    var encodedSize: Int { items.count * Int(LS_RECORD_HEADER_SIZE) + bytes.count }
 
     init(reservingBytes: Int = 0, records: Int = 0) {
         bytes.reserveCapacity(reservingBytes)
