@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,13 +91,32 @@ void ls_layout_describe_holder(ls_io *io, int fd, const char *root, ls_error *er
     describe_holder(io, fd, root, err);
 }
 
+/*
+ * A lock can be held for a moment by a process that does not own the store: a child forked
+ * (by any thread of the holder's process, e.g. to spawn a tool) inherits the LOCK's open
+ * file description, and with it the flock, until it execs and O_CLOEXEC closes it. So a
+ * busy lock is retried for up to LS_LOCK_RETRY_MS before it is reported.
+ */
+#define LS_LOCK_RETRY_MS 250
+#define LS_LOCK_RETRY_STEP_MS 5
+
+/* flock(LOCK_EX | LOCK_NB), retried while EWOULDBLOCK for up to LS_LOCK_RETRY_MS; -1 with errno on failure. */
+static int try_lock_briefly(int fd) {
+    for (int waited = 0;; waited += LS_LOCK_RETRY_STEP_MS) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno != EWOULDBLOCK || waited >= LS_LOCK_RETRY_MS) return -1;
+        struct timespec step = {0, LS_LOCK_RETRY_STEP_MS * 1000000L};
+        nanosleep(&step, NULL);
+    }
+}
+
 int ls_layout_lock(ls_log *log, ls_error *err) {
     ls_io *io = log->io;
     char path[LS_PATH_MAX];
     snprintf(path, sizeof path, "%s/" LS_LOCK_NAME, log->dir);
     int fd = io->vt->open(io, path, O_RDWR | O_CREAT, 0644);
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, path, "cannot open the store's LOCK file");
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (try_lock_briefly(fd) < 0) {
         int e = errno;
         if (e == EWOULDBLOCK) describe_holder(io, fd, log->dir, err);
         else ls_err_set(err, LS_E_IO, e, path, "cannot lock the store");
