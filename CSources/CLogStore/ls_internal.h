@@ -207,6 +207,11 @@ struct ls_log {
     ls_manifest manifest;
     ls_skip_range *skips; /* skip ranges (salvage), fixed after open: readers use them unlocked */
     size_t nskips;
+    /* An unused segment file recovery found (all zeros, full size) and recorded obsolete without
+     * deleting it: open renames it into this writer's first segment (ls_segment_adopt). */
+    int have_spare;
+    uint64_t spare_seq;
+    char spare_path[LS_PATH_MAX];
 
     /* ---- the queue: guarded by mu ---- */
     pthread_mutex_t mu;
@@ -246,6 +251,7 @@ struct ls_log {
     uint64_t prep_next_seq;
     ls_pending_seal pending_seal; /* set by rotate, recorded in the manifest by the preparer */
     _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
+    _Atomic int prep_wanted; /* the first append asked for the next segment (ls_log_append) */
 
     pthread_t writer_thread, prep_thread;
     int threads_started;
@@ -281,27 +287,41 @@ int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq);
 /* Creates, preallocates (and zero-fills unless no_prewrite), fsyncs and publishes (rename +
  * fsync dir) an empty segment file; returns its open fd or a negative ls_status. */
 int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill, ls_prepared *out, ls_error *err);
+/* Makes the spare segment file recovery kept (log->spare_path, recorded obsolete, all zeros, full
+ * size) segment `seq` of this writer: rename, fsync the directory, SEGMENT_OPEN. Returns its
+ * open fd in *out like ls_segment_prepare, or a negative ls_status. */
+int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err);
 /* Writes a seal frame at `off` of the segment and makes it durable. */
 int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off);
 
 
-/* ---- buffered positional reads (ls_window.c) ---- */
-/* A read buffer over [start, start + len) of a file, refilled on demand. */
+/* ---- positional reads (ls_window.c) ---- */
+/* [0, file_size) of a file: through a read-only mapping (populated ahead of use), or through
+ * a buffer over [start, start + len) refilled by pread. */
 typedef struct ls_window {
     ls_io *io;
     int fd;
     uint64_t file_size;
+    const uint8_t *map; /* [0, file_size) mapped, or NULL; unmapped by ls_window_free */
+    uint64_t populated; /* [0, populated) of the mapping is populated */
+    int in_map;         /* reads are served from the mapping (until a page cannot be read) */
     uint8_t *buf;
     size_t cap;
     uint64_t start;
     size_t len;
 } ls_window;
 
+/* Never fails (the buffer is allocated on first use); returns 0. */
 int ls_window_init(ls_window *w, ls_io *io, int fd, uint64_t file_size);
 void ls_window_free(ls_window *w);
-/* Makes [off, off + n) readable and returns a pointer to it, or NULL with *rc set
- * (-errno on a read error; 0 when the file ends before off + n). */
+/* Makes [off, off + n) readable and returns a pointer to it, or NULL with *rc set (-errno on
+ * a read error; 0 when the file ends before off + n). The pointer stays valid until
+ * ls_window_free if ls_window_stable said so before the call, else until the next call. */
 const uint8_t *ls_window_get(ls_window *w, uint64_t off, size_t n, int *rc);
+/* Whether pointers ls_window_get returns now stay valid until ls_window_free (mapping). */
+int ls_window_stable(const ls_window *w);
+/* How many bytes a sequential scan should ask of ls_window_get at a time. */
+size_t ls_window_span(const ls_window *w);
 
 /* ---- scanning (ls_scan.c) ---- */
 typedef enum ls_scan_end {
@@ -323,6 +343,7 @@ typedef struct ls_scan_result {
     char detail[160];
     int head_skipped;  /* the header lies in a skip range: base LSN taken from the first frame */
     int tail_skipped;  /* a skip range reaches the end of the file: complete, as if sealed (end SEALED) */
+    int zero_tail;     /* CLEAN: every byte from data_end (0 if the header is zeros) to the end is zero */
     /* Salvage only: damaged ranges resynchronised past (malloc'd; free with ls_scan_result_free). */
     ls_skip_range *damage;
     size_t ndamage, cap_damage;
@@ -368,6 +389,8 @@ void ls_writer_stop(ls_log *log);
 void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char *what);
 /* Records a pending SEGMENT_SEAL in the manifest (preparer thread; close after the threads stop). */
 int ls_writer_record_seal(ls_log *log, ls_error *err);
+/* Asks the preparer for the next segment unless it has one or is at work. */
+void ls_writer_request_preparation(ls_log *log);
 
 /* ---- files in snapshots/ (ls_blob.c) ---- */
 /* At open, with LOCK held: removes leftover <name>.tmp files of interrupted writes, then fsyncs

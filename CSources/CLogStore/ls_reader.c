@@ -2,14 +2,26 @@
  * Reading records back in LSN order. A reader takes a snapshot of the segment
  * list and of the durable LSN when it opens, and verifies every frame CRC and
  * every record CRC as it reads. It never sees a record that is not durable.
+ *
+ * A segment is read through an ls_window: mapped read-only where possible, so a
+ * frame's records are handed out in place (no copy), else copied into a buffer.
+ * ls_reader_next_batch hands out many records per call (recovery replays millions);
+ * a batch ends where continuing would invalidate the records it already holds: at
+ * the end of a segment (its mapping is released), at the end of a frame when frames
+ * are copied, and before a second zstd container (its records are expanded into one
+ * buffer).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ls_internal.h"
+
+/* Internal result of a step: continuing would invalidate records of the current batch. */
+#define LS_READER_STOP 2
 
 struct ls_reader {
     ls_log *log;
@@ -19,7 +31,8 @@ struct ls_reader {
     int fd;
     ls_window win;
     uint64_t off; /* next frame offset in segs[idx] */
-    uint8_t *body;
+    const uint8_t *body;     /* the current frame's body: in the mapping, or body_buf */
+    uint8_t *body_buf;       /* a copy of the body when the segment is not mapped */
     size_t body_cap;
     uint32_t body_len, body_pos;
     uint32_t left_in_frame; /* logical records of the frame not yet returned */
@@ -31,6 +44,8 @@ struct ls_reader {
     ls_location at;          /* location of the record next_in_frame returned last */
     uint64_t container_off;  /* file offset of the open container record */
     uint32_t container_item; /* index of the next record inside it */
+    /* While a batch is being filled: what its records point into, which must stay put. */
+    int pin_frame, pin_segment, pin_inner;
 };
 
 int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *err) {
@@ -61,17 +76,18 @@ int ls_reader_open(ls_log *log, uint64_t from_lsn, ls_reader **out, ls_error *er
 
 static void close_segment(ls_reader *r) {
     if (r->fd >= 0) {
-        r->log->io->vt->close(r->log->io, r->fd);
         ls_window_free(&r->win);
+        r->log->io->vt->close(r->log->io, r->fd);
         r->fd = -1;
     }
+    r->body = NULL;
 }
 
 void ls_reader_close(ls_reader *r) {
     if (!r) return;
     close_segment(r);
     free(r->segs);
-    free(r->body);
+    free(r->body_buf);
     free(r->inner);
     free(r);
 }
@@ -108,7 +124,8 @@ static uint64_t skip_end(const ls_log *log, uint64_t seq, uint64_t off) {
     return 0;
 }
 
-/* Loads the next frame's body into r->body. Returns 1, 0 at the end, or a negative status. */
+/* Loads the next frame's body. Returns 1, 0 at the end, LS_READER_STOP (nothing changed), or a
+ * negative status. */
 static int load_frame(ls_reader *r, ls_error *err) {
     for (;;) {
         if (r->idx >= r->nsegs) return 0;
@@ -116,6 +133,8 @@ static int load_frame(ls_reader *r, ls_error *err) {
             int rc = open_segment(r, err);
             if (rc != LS_OK) return rc;
         }
+        /* The current frame's bytes are replaced below unless they are in the mapping. */
+        if (r->pin_frame && !ls_window_stable(&r->win)) return LS_READER_STOP;
         const ls_segment *s = &r->segs[r->idx];
         uint64_t skip_to = skip_end(r->log, s->seq, r->off);
         if (skip_to) {
@@ -123,11 +142,13 @@ static int load_frame(ls_reader *r, ls_error *err) {
             continue;
         }
         if (r->off >= s->end) {
+            if (r->pin_segment) return LS_READER_STOP; /* closing it releases its mapping */
             close_segment(r);
             r->idx++;
             continue;
         }
         int rc;
+        int stable = ls_window_stable(&r->win);
         const uint8_t *p = ls_window_get(&r->win, r->off, LS_FRAME_HEADER_SIZE, &rc);
         if (!p) return rc < 0 ? ls_err_set_at(err, LS_E_IO, -rc, s->path, r->off, "cannot read segment")
                               : reader_corrupt(r, r->off, "segment ends inside a frame", err);
@@ -144,13 +165,18 @@ static int load_frame(ls_reader *r, ls_error *err) {
         if (h.flags & LS_FRAME_F_SEAL) continue;
         if (h.record_count == 0 || h.first_lsn + h.record_count <= r->from_lsn) continue; /* wholly before the start */
         if (h.first_lsn > r->end_lsn) return 0;
-        if (h.stored_len > r->body_cap) {
-            uint8_t *b = realloc(r->body, h.stored_len);
-            if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, s->path, "out of memory");
-            r->body = b;
-            r->body_cap = h.stored_len;
+        if (stable && ls_window_stable(&r->win)) {
+            r->body = p + LS_FRAME_HEADER_SIZE; /* in the mapping: valid until the segment is closed */
+        } else {
+            if (h.stored_len > r->body_cap) {
+                uint8_t *b = realloc(r->body_buf, h.stored_len);
+                if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, s->path, "out of memory");
+                r->body_buf = b;
+                r->body_cap = h.stored_len;
+            }
+            memcpy(r->body_buf, p + LS_FRAME_HEADER_SIZE, h.stored_len);
+            r->body = r->body_buf;
         }
-        memcpy(r->body, p + LS_FRAME_HEADER_SIZE, h.stored_len);
         r->body_len = h.stored_len;
         r->body_pos = 0;
         r->left_in_frame = h.record_count;
@@ -180,7 +206,8 @@ static int open_container(ls_reader *r, const ls_record *c, ls_error *err) {
     return LS_OK;
 }
 
-/* The next logical record of the current frame: 1, 0 when the frame is exhausted, or <0. */
+/* The next logical record of the current frame: 1, 0 when the frame is exhausted,
+ * LS_READER_STOP (nothing consumed), or <0. */
 static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
     size_t used;
     uint64_t body_file_off = r->frame_off + LS_FRAME_HEADER_SIZE;
@@ -203,12 +230,14 @@ static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
         if (ls_record_decode(r->body + r->body_pos, r->body_len - r->body_pos, d, &used) != LS_FMT_OK)
             return reader_corrupt(r, r->frame_off, "record checksum mismatch or bad record length", err);
         uint64_t record_off = body_file_off + r->body_pos;
-        r->body_pos += (uint32_t)used;
         if (d->type != LS_RECORD_TYPE_ZSTD_BATCH) {
+            r->body_pos += (uint32_t)used;
             r->left_in_frame--;
             r->at = (ls_location){r->segs[r->idx].seq, record_off, LS_LOCATION_PLAIN};
             return 1;
         }
+        if (r->pin_inner) return LS_READER_STOP; /* expanding it would overwrite records handed out */
+        r->body_pos += (uint32_t)used;
         r->container_off = record_off;
         r->container_item = 0;
         int rc = open_container(r, d, err);
@@ -216,14 +245,15 @@ static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
     }
 }
 
-int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
+/* One record: 1 with *rec set, 0 at the end, LS_READER_STOP, or <0. */
+static int reader_step(ls_reader *r, ls_read_record *rec, ls_error *err) {
     for (;;) {
         ls_record d;
         int rc = next_in_frame(r, &d, err);
-        if (rc < 0) return rc;
+        if (rc < 0 || rc == LS_READER_STOP) return rc;
         if (rc == 0) {
             rc = load_frame(r, err);
-            if (rc <= 0) return rc;
+            if (rc <= 0 || rc == LS_READER_STOP) return rc;
             continue;
         }
         uint64_t lsn = r->next_lsn++;
@@ -243,4 +273,27 @@ int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
         rec->location = r->at;
         return 1;
     }
+}
+
+int ls_reader_next(ls_reader *r, ls_read_record *rec, ls_error *err) {
+    r->pin_frame = r->pin_segment = r->pin_inner = 0;
+    return reader_step(r, rec, err);
+}
+
+int ls_reader_next_batch(ls_reader *r, ls_read_record *recs, size_t cap, ls_error *err) {
+    if (cap == 0) return ls_err_set(err, LS_E_INVALID, EINVAL, r->log->dir, "a batch needs room for a record");
+    if (cap > INT_MAX) cap = INT_MAX;
+    r->pin_frame = r->pin_segment = r->pin_inner = 0;
+    size_t n = 0;
+    while (n < cap) {
+        int rc = reader_step(r, &recs[n], err);
+        if (rc < 0) return rc;
+        if (rc == 0 || rc == LS_READER_STOP) break;
+        /* From now on the batch holds a record in this frame (or container) of this segment. */
+        r->pin_frame = r->pin_segment = 1;
+        if (recs[n].location.item != LS_LOCATION_PLAIN) r->pin_inner = 1;
+        n++;
+    }
+    r->pin_frame = r->pin_segment = r->pin_inner = 0;
+    return (int)n;
 }

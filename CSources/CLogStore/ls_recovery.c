@@ -257,17 +257,23 @@ static size_t count_with_data(const found_list *l) {
     return with_data;
 }
 
-/* Truncates a segment at `off` (unless it ends there), writes a seal there and fsyncs it. */
-static int cut_and_seal(ls_log *log, found_segment *f, uint64_t off, uint64_t last_lsn, ls_error *err) {
+/*
+ * Truncates a segment at `off` (unless it ends there), writes a seal there and fsyncs it. With
+ * `keep_tail` (only zeros follow `off`, room for the seal included) the file keeps its size and
+ * its zeros after the seal, as a rotation leaves a segment: the seal's durable write is all it
+ * takes (truncating the preallocated tail and the fsync of the new size cost more than the rest
+ * of sealing).
+ */
+static int cut_and_seal(ls_log *log, found_segment *f, uint64_t off, uint64_t last_lsn, int keep_tail, ls_error *err) {
     int fd = log->io->vt->open(log->io, f->path, O_RDWR, 0);
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, f->path, "cannot open segment to seal it");
     const char *step = "truncate";
-    int rc = f->scan.file_size > off ? log->io->vt->ftruncate(log->io, fd, (off_t)off) : 0;
+    int rc = !keep_tail && f->scan.file_size > off ? log->io->vt->ftruncate(log->io, fd, (off_t)off) : 0;
     if (rc == 0) {
         step = "seal";
         rc = ls_segment_write_seal(log->io, fd, f->seq, last_lsn, off);
     }
-    if (rc == 0) {
+    if (rc == 0 && !keep_tail) {
         step = "fsync";
         rc = log->io->vt->fsync(log->io, fd); /* the size may have changed: fsync, not fdatasync */
     }
@@ -280,7 +286,7 @@ static int cut_and_seal(ls_log *log, found_segment *f, uint64_t off, uint64_t la
     f->scan.end = LS_SCAN_SEALED;
     f->scan.data_end = off;
     f->scan.last_lsn = last_lsn;
-    f->scan.file_size = off + LS_SEAL_FRAME_SIZE;
+    if (!keep_tail) f->scan.file_size = off + LS_SEAL_FRAME_SIZE;
     f->scan.tail_skipped = 0;
     return LS_OK;
 }
@@ -293,7 +299,10 @@ static int finish_newest(ls_log *log, found_segment *f, ls_recovery_info *info, 
         info->torn_offset = f->scan.data_end;
         info->torn_bytes = f->scan.file_size - f->scan.data_end;
     }
-    return cut_and_seal(log, f, f->scan.data_end, f->scan.last_lsn, err);
+    /* A clean end followed only by zeros (the preallocated tail) is sealed in place. */
+    int keep_tail = f->scan.end == LS_SCAN_CLEAN && f->scan.zero_tail &&
+                    f->scan.file_size >= f->scan.data_end + LS_SEAL_FRAME_SIZE;
+    return cut_and_seal(log, f, f->scan.data_end, f->scan.last_lsn, keep_tail, err);
 }
 
 /* Appends the batch of events built up in `ev` (one fsync), if any. */
@@ -433,7 +442,7 @@ static int cut_point_in_time(ls_log *log, found_list *l, const damage *d, ls_rec
     if (partial) {
         uint64_t frames = 0, size = cut->scan.file_size;
         rc = valid_frames_from(log, cut, d->off, &frames, err);
-        if (rc == LS_OK) rc = cut_and_seal(log, cut, d->off, cut->scan.last_lsn, err);
+        if (rc == LS_OK) rc = cut_and_seal(log, cut, d->off, cut->scan.last_lsn, 0, err);
         if (rc == LS_OK) {
             info->dropped_frames += frames;
             info->dropped_ranges++;
@@ -524,9 +533,16 @@ static int scan_all(ls_log *log, found_list *l, int salvage, ls_error *err) {
     return LS_OK;
 }
 
+/* A never-written segment whose every byte is zero and whose size is this log's segment size:
+ * as good as one freshly prepared (its zeros and size were fsynced when it was prepared, and
+ * again by this open's scan). */
+static int spare_candidate(const ls_log *log, const found_segment *f) {
+    return never_written(f) && f->scan.zero_tail && f->scan.file_size == log->cfg.segment_size;
+}
+
 /* Records SEGMENT_SEAL for sealed segments the manifest does not know sealed (crash before
  * the preparer recorded it, or sealed by this recovery), and OBSOLETE for the unused ones
- * after the newest with data, which are then removed. */
+ * after the newest with data, which are then removed, except a spare kept for this writer. */
 static int settle(ls_log *log, found_list *l, size_t with_data, ls_recovery_info *info, ls_error *err) {
     ls_mf_event *ev = calloc(l->n + 1, sizeof *ev);
     if (!ev) return ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
@@ -543,14 +559,27 @@ static int settle(ls_log *log, found_list *l, size_t with_data, ls_recovery_info
     }
     int rc = flush_events(log, ev, &nev, err);
     free(ev);
+    int removed = 0;
     for (size_t i = with_data; rc == LS_OK && i < l->n; i++) {
-        rc = remove_obsolete_file(log, &l->v[i], 0, err);
-        if (rc == LS_OK) {
-            ls_manifest_mark_removed(&log->manifest, l->v[i].seq);
+        found_segment *f = &l->v[i];
+        if (!log->have_spare && spare_candidate(log, f)) {
+            /* Obsolete now, so it is deleted at the next open unless this one renames it into
+             * the first segment of this writer (ls_segment_adopt): deleting 64 MiB and creating
+             * 64 MiB again would cost more than the rest of sealing the log. */
+            log->have_spare = 1;
+            log->spare_seq = f->seq;
+            snprintf(log->spare_path, sizeof log->spare_path, "%s", f->path);
             info->removed_empty++;
+            continue;
+        }
+        rc = remove_obsolete_file(log, f, 0, err);
+        if (rc == LS_OK) {
+            ls_manifest_mark_removed(&log->manifest, f->seq);
+            info->removed_empty++;
+            removed = 1;
         }
     }
-    if (rc == LS_OK && with_data < l->n) rc = fsync_segments_dir(log, err);
+    if (rc == LS_OK && removed) rc = fsync_segments_dir(log, err);
     if (rc == LS_OK) l->n = with_data;
     return rc;
 }

@@ -45,25 +45,80 @@ static int valid_frame_at(ls_window *w, uint64_t off, uint64_t seq, ls_frame_hea
     return ls_frame_crc(p, p + LS_FRAME_HEADER_SIZE, h->stored_len) == stored_crc;
 }
 
+/* Offset of the first frame magic at a multiple of 8 in p[0, n) (its 4 bytes inside), or n;
+ * *nonzero |= 1 if a byte of p[0, that offset) is not zero. The region after the last frame is
+ * mostly zeros (a preallocated tail, an unused segment), read in full at every open: this looks
+ * at 64 bytes per step. */
+static size_t find_magic(const uint8_t *p, size_t n, int *nonzero) {
+    size_t i = 0;
+    uint64_t bits = 0;
+    for (; i + 64 <= n; i += 64) {
+        unsigned hit = 0;
+        uint64_t block = 0;
+        for (size_t k = 0; k < 64; k += LS_FRAME_ALIGN) {
+            uint64_t word = ls_get_u64(p + i + k);
+            block |= word;
+            hit |= (uint32_t)word == LS_FRAME_MAGIC;
+        }
+        if (hit) break; /* this block is looked at again below, up to its magic */
+        bits |= block;
+    }
+    if (bits) *nonzero = 1;
+    for (; i < n; i += LS_FRAME_ALIGN) {
+        if (i + 4 <= n && ls_get_u32(p + i) == LS_FRAME_MAGIC) {
+            *nonzero = 1; /* the magic itself */
+            return i;
+        }
+        for (size_t k = i; k < n && k < i + LS_FRAME_ALIGN; k++)
+            if (p[k]) *nonzero = 1;
+    }
+    return n;
+}
+
 /* Looks for a valid frame of this segment at any aligned offset in [from, end of file).
- * Returns 1 and its offset, 0 if none, <0 on I/O error. */
-static int find_valid_frame(ls_window *w, uint64_t from, uint64_t seq, uint64_t *found) {
-    const uint32_t magic = LS_FRAME_MAGIC;
-    for (uint64_t off = ls_align_up(from, LS_FRAME_ALIGN); off + LS_FRAME_HEADER_SIZE <= w->file_size;
-         off += LS_FRAME_ALIGN) {
+ * Returns 1 and its offset, 0 if none, <0 on I/O error. If `nonzero` is given, it is set to
+ * whether a byte in [from, end of file) is not zero (when none is found: all were looked at). */
+static int find_valid_frame_nz(ls_window *w, uint64_t from, uint64_t seq, uint64_t *found, int *nonzero) {
+    /* Candidates are looked for a span of the file at a time (a few MiB). */
+    const size_t span = ls_window_span(w) & ~(size_t)(LS_FRAME_ALIGN - 1);
+    int nz = 0;
+    uint64_t off = ls_align_up(from, LS_FRAME_ALIGN);
+    if (off > from && off <= w->file_size) {
         int rc;
-        const uint8_t *p = ls_window_get(w, off, 4, &rc);
+        const uint8_t *p = ls_window_get(w, from, (size_t)(off - from), &rc);
         if (!p) return rc;
-        if (ls_get_u32(p) != magic) continue;
+        for (uint64_t k = 0; k < off - from; k++) nz |= p[k] != 0;
+    }
+    int rc = 0;
+    while (off < w->file_size) {
+        size_t n = w->file_size - off < span ? (size_t)(w->file_size - off) : span;
+        const uint8_t *p = ls_window_get(w, off, n, &rc);
+        if (!p) break;
+        size_t at = find_magic(p, n, &nz);
+        if (at == n) {
+            off += n;
+            continue;
+        }
+        off += at;
+        if (off + LS_FRAME_HEADER_SIZE > w->file_size) {
+            nz = 1; /* a magic too close to the end to start a frame */
+            break;
+        }
         ls_frame_header h;
         rc = valid_frame_at(w, off, seq, &h);
-        if (rc < 0) return rc;
+        if (rc < 0) break;
         if (rc == 1) {
             *found = off;
-            return 1;
+            break;
         }
+        off += LS_FRAME_ALIGN;
     }
-    return 0;
+    if (nonzero) *nonzero = nz;
+    return rc;
+}
+
+static int find_valid_frame(ls_window *w, uint64_t from, uint64_t seq, uint64_t *found) {
+    return find_valid_frame_nz(w, from, seq, found, NULL);
 }
 
 static void set_detail(ls_scan_result *res, const char *fmt, uint64_t a, uint64_t b) {
@@ -190,9 +245,11 @@ static int scan_frames(ls_window *w, uint64_t seq, const ls_scan_opts *opts, uin
                 continue;
             }
             uint64_t later;
-            rc = find_valid_frame(w, off, seq, &later);
+            int nonzero;
+            rc = find_valid_frame_nz(w, off, seq, &later, &nonzero);
             if (rc < 0) return rc;
             res->data_end = off;
+            res->zero_tail = !nonzero;
             if (rc == 1) {
                 res->end = LS_SCAN_CORRUPT;
                 res->bad_offset = off;
@@ -336,9 +393,11 @@ int ls_segment_scan_opts(ls_io *io, int fd, const char *path, uint64_t expected_
     if (res->header_state == 1) {
         /* Prepared but never written, unless frames follow a lost header. */
         uint64_t later;
-        rc = find_valid_frame(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later);
+        int nonzero;
+        rc = find_valid_frame_nz(&w, LS_SEGMENT_HEADER_SIZE, expected_seq, &later, &nonzero);
         if (rc < 0) goto io_error;
         res->end = rc == 1 ? LS_SCAN_CORRUPT : LS_SCAN_CLEAN;
+        res->zero_tail = hdr && !nonzero; /* data_end 0: the whole file is zeros */
         if (rc == 1) {
             res->bad_offset = 0;
             snprintf(res->detail, sizeof res->detail, "segment header is zeros but a valid frame follows at offset %" PRIu64, later);

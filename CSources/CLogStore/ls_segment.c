@@ -128,6 +128,41 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     return LS_OK;
 }
 
+int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err) {
+    ls_io *io = log->io;
+    ls_segment_path(out->path, sizeof out->path, log->seg_dir, log->writer_id, seq);
+    out->seq = seq;
+    out->fd = -1;
+    if (ls_manifest_failed(&log->manifest, err)) return err->code;
+    /* Its SEGMENT_OBSOLETE is durable: a crash before the rename leaves an obsolete file (deleted
+     * at the next open), one after it an unlisted file that was never written (deleted too). */
+    const char *step = "rename";
+    int rc = io->vt->rename(io, log->spare_path, out->path);
+    if (rc == 0) {
+        ls_manifest_mark_removed(&log->manifest, log->spare_seq);
+        log->have_spare = 0;
+        step = "fsync the directory of";
+        rc = io->vt->fsync_dir(io, log->seg_dir);
+    }
+    int fd = -1;
+    if (rc == 0) {
+        step = "open";
+        fd = rc = io->vt->open(io, out->path, O_RDWR, 0);
+    }
+    if (rc < 0) {
+        int code = rc == -ENOSPC ? LS_E_NOSPACE : LS_E_IO;
+        return ls_err_set(err, code, -rc, out->path, "cannot %s a reused segment", step);
+    }
+    ls_mf_event open_ev = {.type = LS_MF_SEGMENT_OPEN, .a = seq, .b = log->writer_id};
+    rc = ls_manifest_append(&log->manifest, &open_ev, 1, err);
+    if (rc != LS_OK) {
+        io->vt->close(io, fd);
+        return rc;
+    }
+    out->fd = fd;
+    return LS_OK;
+}
+
 int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off) {
     uint8_t frame[LS_SEAL_FRAME_SIZE];
     uint8_t *body = frame + LS_FRAME_HEADER_SIZE;

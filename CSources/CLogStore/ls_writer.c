@@ -235,7 +235,7 @@ static void *preparer_main(void *arg) {
     return NULL;
 }
 
-static void request_preparation(ls_log *log) {
+void ls_writer_request_preparation(ls_log *log) {
     pthread_mutex_lock(&log->prep_mu);
     if (log->prep_state == LS_PREP_IDLE) {
         log->prep_state = LS_PREP_REQUESTED;
@@ -298,7 +298,7 @@ static int rotate(ls_log *log, ls_error *err) {
         }
         segment_list_update(log, log->active_seq, last, log->active_off, 1);
         atomic_fetch_add_explicit(&log->st_rotations, 1, memory_order_relaxed);
-        /* The preparer records it in the manifest (request_preparation below wakes it). */
+        /* The preparer records it in the manifest (ls_writer_request_preparation below wakes it). */
         pthread_mutex_lock(&log->prep_mu);
         log->pending_seal = (ls_pending_seal){1, log->active_seq, last, log->active_off};
         pthread_mutex_unlock(&log->prep_mu);
@@ -310,7 +310,7 @@ static int rotate(ls_log *log, ls_error *err) {
     log->active_seq = next.seq;
     log->active_off = 0;
     log->active_header_written = 0;
-    request_preparation(log);
+    ls_writer_request_preparation(log);
     return LS_OK;
 }
 
@@ -461,7 +461,9 @@ int ls_writer_start(ls_log *log, ls_error *err) {
         return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the writer thread");
     }
     log->threads_started = 1;
-    request_preparation(log);
+    /* The preparer is asked for the next segment by the first append (ls_log_append), not
+     * here: open is followed by the replay of the log into indexes, and zero-filling a segment
+     * meanwhile would take CPU and disk from it. */
     return LS_OK;
 }
 

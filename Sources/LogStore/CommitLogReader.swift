@@ -51,6 +51,21 @@ public final class CommitLogReader {
         }
     }
 
+    /// Reads up to `buffer.count` (at least 1) next records into `buffer` and returns how many,
+    /// 0 at the end. Their key and value pointers are valid until the next call on this reader
+    /// (they point into the segment's mapping, not copies). A batch may end early where going
+    /// on would move records it holds (the end of a segment, for example). Recovery uses this to
+    /// rebuild indexes: one call, and one lock of the log, per batch rather than per record.
+    func nextBatch(into buffer: UnsafeMutableBufferPointer<ls_read_record>) throws(LogError) -> Int {
+        try log.withOpenLog { () throws(LogError) -> Int in
+            guard let reader else { throw LogError(kind: .closed, message: "the reader was closed with its log") }
+            var error = ls_error()
+            let status = ls_reader_next_batch(reader, buffer.baseAddress, buffer.count, &error)
+            if status < 0 { throw LogError(error) }
+            return Int(status)
+        }
+    }
+
     /// Releases the C reader. Called with the log's lock held exclusively.
     func invalidate() {
         if let reader { ls_reader_close(reader) }

@@ -7,9 +7,15 @@ import LogStore
 /// A child process (`logstore bench open-fill`) loads the keys and exits without closing the
 /// store, as a crash would leave it. Opening recovers and then changes the directory (it
 /// starts a new writer), so every timed open gets a fresh copy of the abandoned store: the
-/// copy is made (untimed; it also leaves the files in the page cache), then `Store.open` is
-/// timed in this process, the store closed and the copy removed. The median open by wall-clock
-/// time is reported, with its CPU time (all threads of the process) and replay time.
+/// copy is made and made durable (untimed; it also leaves the files in the page cache), then
+/// `Store.open` is timed in this process, the store closed and the copy removed. The median
+/// open by wall-clock time is reported, with its CPU time (all threads of the process) and
+/// replay time.
+///
+/// The copy is fsynced because the abandoned store's files were durable (every put was
+/// acknowledged after an `fdatasync`; prepared segments are fsynced before use): an open that
+/// finds them dirty would time the write-back of the benchmark's own copy (hundreds of
+/// megabytes), which no real restart after a crash pays.
 enum OpenBenchmark {
     /// Opens to time unless `--opens` says otherwise.
     static let defaultOpens = 3
@@ -44,6 +50,7 @@ enum OpenBenchmark {
             progress?.show("open \(n + 1) of \(opens) ...")
             let copy = directory.subpath("open-\(n)")
             try await copyTree(from: filled, to: copy)
+            try await syncTree(copy)
             let (store, seconds, cpuSeconds) = try await BenchStore.openMeasuringCPU(copy, configuration: configuration)
             samples.append(Sample(seconds: seconds, cpuSeconds: cpuSeconds, report: store.recoveryReport))
             statistics = store.statistics.log
@@ -77,6 +84,26 @@ enum OpenBenchmark {
                 ("load_batch", .integer(Int64(loader.batch))),
                 ("fill_seconds", .number(fillSeconds, decimals: 3)),
             ])
+    }
+
+    /// fsyncs every file and directory under `root` (and `root`), on a dedicated thread.
+    private static func syncTree(_ root: String) async throws(BenchError) {
+        try await DedicatedThread.run(name: "logstore-sync") { () throws(BenchError) in
+            var paths = [root]
+            if let walker = FileManager.default.enumerator(atPath: root) {
+                while let relative = walker.nextObject() as? String { paths.append(root + "/" + relative) }
+            }
+            // Files first, then directories deepest first, so each directory entry is durable last.
+            var isDirectory: ObjCBool = false
+            let directories = paths.filter { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue }
+            let files = paths.filter { !directories.contains($0) }
+            for path in files + directories.sorted(by: { $0.count > $1.count }) {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 { throw BenchError("open", path: path, errno: errno) }
+                defer { close(fd) }
+                if fsync(fd) != 0 { throw BenchError("fsync", path: path, errno: errno) }
+            }
+        }
     }
 
     /// Copies the directory tree `source` to `destination` on a dedicated thread.

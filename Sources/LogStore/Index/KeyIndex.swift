@@ -1,3 +1,5 @@
+import CLogStore
+
 /// The key-value store's in-memory index: `(namespace, key)` to ``IndexEntry``, compact and fast.
 ///
 /// ## Layout (per key, 16-byte keys)
@@ -32,6 +34,12 @@
 /// under the write lock. The lazy build inside `scan` has its own lock (``OrderedKeysBox``), so
 /// concurrent first scans build once.
 struct KeyIndex {
+    /// The hash of one key in one index (its seed): see ``hash(namespace:key:)``.
+    struct KeyHash {
+        /// The high 32 bits of the key's hash: picks its home slot and is stored in its slot.
+        let tag: UInt32
+    }
+
     /// Longest key the index stores, in bytes.
     static let maxKeyLength = Int(UInt16.max)
     /// Largest segment sequence the index stores (it keeps 32 bits).
@@ -145,6 +153,20 @@ struct KeyIndex {
         UInt32(truncatingIfNeeded: KeyBytes.hash(seed: seed, namespace: namespace, key: key) >> 32)
     }
 
+    /// The hash of `(namespace, key)` in this index, for ``upsert(namespace:key:hash:entry:)`` and
+    /// ``remove(namespace:key:hash:)`` (hashing once) and ``prefetch(_:)``.
+    @inline(__always)
+    func hash(namespace: UInt16, key: UnsafeRawBufferPointer) -> KeyHash {
+        KeyHash(tag: tag(namespace, key))
+    }
+
+    /// Starts loading the home slot of `hash` into the cache, so that an update a few keys later
+    /// does not wait for memory. Bulk loading (recovery) runs ahead of its updates with this.
+    @inline(__always)
+    func prefetch(_ hash: KeyHash) {
+        slots.withUnsafeBufferPointer { ls_prefetch($0.baseAddress! + Self.home(hash.tag, $0.count)) }
+    }
+
     /// Rehashes into a table of `capacity` slots (from the stored tags; keys are not read).
     private mutating func resize(to capacity: Int) {
         var fresh = ContiguousArray<UInt64>.zeroedLarge(count: capacity)
@@ -220,8 +242,14 @@ struct KeyIndex {
     /// - Returns: the entry it replaced, or nil if the key is new.
     @discardableResult
     mutating func upsert(namespace: UInt16, key: UnsafeRawBufferPointer, entry: IndexEntry) -> IndexEntry? {
+        upsert(namespace: namespace, key: key, hash: hash(namespace: namespace, key: key), entry: entry)
+    }
+
+    /// ``upsert(namespace:key:entry:)`` with the key's hash from ``hash(namespace:key:)``.
+    @discardableResult
+    mutating func upsert(namespace: UInt16, key: UnsafeRawBufferPointer, hash: KeyHash, entry: IndexEntry) -> IndexEntry? {
         precondition(key.count <= Self.maxKeyLength, "key longer than 65,535 bytes")
-        let tag = tag(namespace, key)
+        let tag = hash.tag
         // Grow before probing so the empty slot found stays valid for the insert.
         if (count + 1) * Self.maxLoadDenominator > slots.count * Self.maxLoadNumerator {
             resize(to: slots.count + slots.count / 2)
@@ -267,7 +295,13 @@ struct KeyIndex {
     /// - Returns: the removed entry, or nil if the key was not indexed.
     @discardableResult
     mutating func remove(namespace: UInt16, key: UnsafeRawBufferPointer) -> IndexEntry? {
-        guard count > 0, case .found(let slot, let id) = probe(namespace, key, tag: tag(namespace, key)) else {
+        remove(namespace: namespace, key: key, hash: hash(namespace: namespace, key: key))
+    }
+
+    /// ``remove(namespace:key:)`` with the key's hash from ``hash(namespace:key:)``.
+    @discardableResult
+    mutating func remove(namespace: UInt16, key: UnsafeRawBufferPointer, hash: KeyHash) -> IndexEntry? {
+        guard count > 0, case .found(let slot, let id) = probe(namespace, key, tag: hash.tag) else {
             return nil
         }
         let removed = entries[Int(id)]

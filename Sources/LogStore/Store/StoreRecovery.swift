@@ -17,77 +17,137 @@ public struct StoreRecoveryReport: Sendable {
 }
 
 /// Rebuilds the key index by replaying the log from its first record: each put sets its
-/// key's entry, each delete (tombstone) removes it, so deleted keys stay deleted.
+/// key's entry, each delete (tombstone) removes it, so deleted keys stay deleted. Raft records
+/// go to the Raft log's recovery in the same pass.
+///
+/// Records come from the log in batches, in place (their bytes are not copied). A million keys
+/// make a hash table far larger than the caches, and finding a key's slot is a memory miss, so
+/// the replay works in groups: it decodes up to ``lookahead`` key-value records, hashing each key
+/// once and prefetching its home slot, then applies the group in LSN order, by when the slots are
+/// (mostly) in the cache.
 enum StoreRecovery {
+    /// Records asked of the log per call.
+    static let batchSize = 1024
+    /// Key-value records decoded (and their slots prefetched) before the first of them is applied.
+    static let lookahead = 16
+
     /// Raft records go to `raft` (the one pass over the log rebuilds both).
     static func rebuild(log: CommitLog, index: StoreIndex, namespaces: NamespaceTable, raft: RaftRecovery) throws(StoreError) -> StoreRecoveryReport {
         let start = ContinuousClock.now
-        var replayed: UInt64 = 0
-        var other: UInt64 = 0
         let reader: CommitLogReader
         do { reader = try log.makeReader(from: 1) } catch { throw StoreError(error) }
-        var failure: StoreError?
-        var lastNamespace = LastNamespace()
-        index.update { index in
-            var applyFailure: StoreError?
-            do throws(LogError) {
-                while try reader.nextRaw({ (record) throws(LogError) in
-                    do throws(StoreError) {
-                        try apply(
-                            record, to: &index, namespaces: namespaces, raft: raft, last: &lastNamespace, replayed: &replayed,
-                            other: &other)
-                    } catch {
-                        applyFailure = error
-                        throw LogError(kind: .corrupt, message: error.message)  // stops the reader
-                    }
-                }) {}
+        let records = UnsafeMutableBufferPointer<ls_read_record>.allocate(capacity: batchSize)
+        defer { records.deallocate() }
+        let group = UnsafeMutableBufferPointer<PendingWrite>.allocate(capacity: lookahead)
+        defer { group.deallocate() }
+        var replay = Replay(namespaces: namespaces, raft: raft)
+        let failure: StoreError? = index.update { index in
+            do throws(StoreError) {
+                while true {
+                    let count: Int
+                    do throws(LogError) { count = try reader.nextBatch(into: records) } catch { throw StoreError(error) }
+                    if count == 0 { return nil }
+                    try replay.apply(UnsafeBufferPointer(rebasing: records[..<count]), to: &index, group: group)
+                }
             } catch {
-                failure = applyFailure ?? StoreError(error)
+                return error
             }
         }
         if let failure { throw failure }
         let elapsed = ContinuousClock.now - start
         let nanos = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
         return StoreRecoveryReport(
-            log: log.recovery, recordsReplayed: replayed, keys: index.count, namespaces: namespaces.all.count,
-            otherRecords: other, replayNanoseconds: nanos)
+            log: log.recovery, recordsReplayed: replay.replayed, keys: index.count, namespaces: namespaces.all.count,
+            otherRecords: replay.other, replayNanoseconds: nanos)
     }
 
-    private static func apply(
-        _ record: borrowing ls_read_record, to index: inout KeyIndex, namespaces: NamespaceTable, raft: RaftRecovery,
-        last: inout LastNamespace, replayed: inout UInt64, other: inout UInt64
-    ) throws(StoreError) {
-        guard let type = RecordType(rawValue: record.type) else {
-            other += 1
-            return
+    /// A put or delete decoded and hashed, waiting to be applied.
+    struct PendingWrite {
+        var namespace: UInt16
+        /// The user key, in the log reader's batch (valid until its next call).
+        var key: UnsafeRawBufferPointer
+        var hash: KeyIndex.KeyHash
+        /// The put's entry, or nil for a delete.
+        var entry: IndexEntry?
+    }
+
+    /// The state of one replay: counters and the namespace of the previous record.
+    struct Replay {
+        let namespaces: NamespaceTable
+        let raft: RaftRecovery
+        var replayed: UInt64 = 0
+        var other: UInt64 = 0
+        var last = LastNamespace()
+
+        init(namespaces: NamespaceTable, raft: RaftRecovery) {
+            self.namespaces = namespaces
+            self.raft = raft
         }
-        if type.isRaft {
-            other += 1
-            try raft.apply(record)
-            return
+
+        /// Applies `records` (in LSN order) to `index`, a group of key-value records at a time.
+        /// Other records are handled as they are decoded: they touch no key-value state.
+        mutating func apply(
+            _ records: UnsafeBufferPointer<ls_read_record>, to index: inout KeyIndex,
+            group: UnsafeMutableBufferPointer<PendingWrite>
+        ) throws(StoreError) {
+            var next = 0
+            while next < records.count {
+                var grouped = 0
+                while next < records.count && grouped < group.count {
+                    if let write = try decode(records[next], index: index) {
+                        group[grouped] = write
+                        grouped += 1
+                    }
+                    next += 1
+                }
+                for write in group[..<grouped] {
+                    if let entry = write.entry {
+                        index.upsert(namespace: write.namespace, key: write.key, hash: write.hash, entry: entry)
+                    } else {
+                        index.remove(namespace: write.namespace, key: write.key, hash: write.hash)
+                    }
+                }
+            }
         }
-        replayed += 1
-        let keyBytes = UnsafeBufferPointer(start: record.key, count: Int(record.key_len))
-        let id: UInt16
-        let key: UnsafeBufferPointer<UInt8>
-        if let (cachedID, rest) = last.match(keyBytes) {
-            (id, key) = (cachedID, rest)
-        } else {
-            let (namespace, rest) = try KVRecord.decodeKey(keyBytes, lsn: record.lsn)
-            id = try namespaces.id(namespace)
-            key = rest
-            last = LastNamespace(bytes: namespace.bytes, id: id)
-        }
-        switch type {
-        case .kvPut:
-            let location = RecordLocation(
-                segment: record.location.segment_seq, offset: record.location.offset, item: record.location.item)
-            let entry = IndexEntry(version: record.lsn, location: location, valueLength: record.value_len)
-            index.upsert(namespace: id, key: UnsafeRawBufferPointer(key), entry: entry)
-        case .kvDelete:
-            index.remove(namespace: id, key: UnsafeRawBufferPointer(key))
-        case .raftEntry, .raftHardState, .raftTruncatePrefix, .raftTruncateSuffix, .raftSnapshot, .raftRemoveGroup:
-            break  // handled above
+
+        /// The put or delete `record` is, hashed and with its slot prefetched; nil for a record of
+        /// another type (a Raft record goes to the Raft log's recovery, others are counted).
+        private mutating func decode(_ record: ls_read_record, index: borrowing KeyIndex) throws(StoreError) -> PendingWrite? {
+            guard let type = RecordType(rawValue: record.type) else {
+                other += 1
+                return nil
+            }
+            if type.isRaft {
+                other += 1
+                try raft.apply(record)
+                return nil
+            }
+            replayed += 1
+            let keyBytes = UnsafeBufferPointer(start: record.key, count: Int(record.key_len))
+            let id: UInt16
+            let key: UnsafeBufferPointer<UInt8>
+            if let (cachedID, rest) = last.match(keyBytes) {
+                (id, key) = (cachedID, rest)
+            } else {
+                let (namespace, rest) = try KVRecord.decodeKey(keyBytes, lsn: record.lsn)
+                id = try namespaces.id(namespace)
+                key = rest
+                last = LastNamespace(bytes: namespace.bytes, id: id)
+            }
+            let userKey = UnsafeRawBufferPointer(key)
+            let hash = index.hash(namespace: id, key: userKey)
+            index.prefetch(hash)
+            switch type {
+            case .kvPut:
+                let location = RecordLocation(
+                    segment: record.location.segment_seq, offset: record.location.offset, item: record.location.item)
+                let entry = IndexEntry(version: record.lsn, location: location, valueLength: record.value_len)
+                return PendingWrite(namespace: id, key: userKey, hash: hash, entry: entry)
+            case .kvDelete:
+                return PendingWrite(namespace: id, key: userKey, hash: hash, entry: nil)
+            case .raftEntry, .raftHardState, .raftTruncatePrefix, .raftTruncateSuffix, .raftSnapshot, .raftRemoveGroup:
+                return nil  // handled above
+            }
         }
     }
 }
