@@ -68,6 +68,15 @@ enum GetBenchmark {
                     ("load_writers", .integer(Int64(loader.writers))),
                     ("load_batch", .integer(Int64(loader.batch))),
                     ("index_bytes", .integer(Int64(statistics.indexBytes))),
+                    ("compression_threshold", configuration.log.compressionThreshold.map { .integer(Int64($0)) } ?? .null),
+                    ("cache_capacity_bytes", .integer(Int64(statistics.cache.capacityBytes))),
+                    ("cache_hits", .integer(Int64(statistics.cache.hits))),
+                    ("cache_misses", .integer(Int64(statistics.cache.misses))),
+                    ("cache_hit_ratio", .number(statistics.cache.hitRatio, decimals: 4)),
+                    ("cache_insertions", .integer(Int64(statistics.cache.insertions))),
+                    ("cache_evictions", .integer(Int64(statistics.cache.evictions))),
+                    ("cache_bytes", .integer(Int64(statistics.cache.bytes))),
+                    ("cache_entries", .integer(Int64(statistics.cache.entries))),
                 ])
         }
     }

@@ -62,10 +62,14 @@ struct BenchGetCommand: AsyncParsableCommand {
             reader threads call the synchronous get on uniformly random loaded keys for \
             --duration seconds. ops_per_sec is gets per second; one get in 64 is timed (and \
             its value checked) for p50_us/p99_us, so timing does not dominate. Also reports \
-            keys, open_ms (the reopen), replay_ms and the load's speed.
+            keys, open_ms (the reopen), replay_ms, the load's speed and the value cache's \
+            counters for the reads (cache_hits, cache_misses, cache_evictions, cache_bytes). \
+            --compress-threshold stores the load's batches as zstd containers, whose values \
+            the cache holds.
 
-            Example:
+            Examples:
               logstore bench get --keys 1000000 --duration 5 --json
+              logstore bench get --keys 1000000 --compress-threshold 1 --cache-bytes 256M --json
             """)
 
     /// Default number of reader threads.
@@ -78,6 +82,12 @@ struct BenchGetCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds to read for.")
     var duration: Double = Self.defaultDuration
+
+    @Option(name: .customLong("cache-bytes"), help: "The store's value cache (StoreConfiguration.cacheBytes); K, M and G suffixes are binary, 0 turns it off (default: \(StoreConfiguration().cacheBytes >> 20)M).")
+    var cacheBytes: ByteCount?
+
+    @Option(name: .customLong("compress-threshold"), help: "zstd-compress appends (the load's batches) of at least this many encoded bytes into container records (LogConfiguration.compressionThreshold; default: no compression).")
+    var compressThreshold: ByteCount?
 
     @OptionGroup var load: LoadOptions
 
@@ -92,10 +102,12 @@ struct BenchGetCommand: AsyncParsableCommand {
         let settings = options.settings
         let workload = GetBenchmark.Workload(
             threads: threads, duration: .seconds(duration), loader: load.loader(valueSize: settings.valueSize))
+        var configured = BenchKeys.storeConfiguration(settings)
+        if let cacheBytes { configured.cacheBytes = Int(clamping: cacheBytes.bytes) }
+        if let compressThreshold { configured.log.compressionThreshold = Int(clamping: compressThreshold.bytes) }
+        let configuration = configured
         try await StoreBenchSession(settings: settings).runReportingErrors { directory in
-            try await GetBenchmark.run(
-                workload, configuration: BenchKeys.storeConfiguration(settings), directory: directory.subpath("get"),
-                quiet: settings.json)
+            try await GetBenchmark.run(workload, configuration: configuration, directory: directory.subpath("get"), quiet: settings.json)
         }
     }
 }

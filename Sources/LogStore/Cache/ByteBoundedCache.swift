@@ -116,6 +116,15 @@ final class ByteBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchec
     }
 }
 
+extension ByteBoundedCache where Value == [UInt8] {
+    /// What caching `value` costs in memory: its bytes, its array's heap header and the
+    /// allocator's overhead (about 48 bytes), and the cache's bookkeeping
+    /// (``entryOverheadBytes``). Pass it as `bytes` to ``insert(_:for:bytes:)``.
+    func cost(of value: [UInt8]) -> Int {
+        value.count + 48 + Self.entryOverheadBytes
+    }
+}
+
 /// The entries, byte count and counters of a ``ByteBoundedCache``, with its replacement policy,
 /// LRU. Not thread-safe: the cache calls it with its mutex held.
 ///

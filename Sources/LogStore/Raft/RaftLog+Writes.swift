@@ -218,7 +218,7 @@ extension RaftLog {
             for mutation in mutations {
                 if case .entries(let entries) = mutation {
                     for entry in entries {
-                        cache.insert(entry.payload, for: locations[record], bytes: Self.cachedBytes(entry.payload))
+                        cache.insert(entry.payload, for: locations[record], bytes: cache.cost(of: entry.payload))
                         record += 1
                     }
                 } else {

@@ -250,7 +250,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             } else {
                 misses += 1
                 payload = try readPayload(id, index: index, term: meta.term, at: location)
-                cache.insert(payload, for: location, bytes: Self.cachedBytes(payload))
+                cache.insert(payload, for: location, bytes: cache.cost(of: payload))
                 missed = true
             }
             result.append(RaftEntry(index: index, term: meta.term, payload: payload))
@@ -266,7 +266,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             // looking (a lookup would count as a miss the caller never had).
             guard let location = meta.location else { continue }
             let payload = try readPayload(id, index: index, term: meta.term, at: location)
-            cache.insert(payload, for: location, bytes: Self.cachedBytes(payload))
+            cache.insert(payload, for: location, bytes: cache.cost(of: payload))
         }
     }
 
@@ -351,10 +351,6 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
 
     /// The metrics since open: counts, latencies, bytes, cache, fsyncs and batch sizes.
     public var metricsSnapshot: RaftMetricsSnapshot { metrics.snapshot(log: log.statistics) }
-
-    /// What a cached payload is charged: its bytes plus the array header and the cache's
-    /// bookkeeping, so many tiny entries cannot exceed the bound by their overhead.
-    static func cachedBytes(_ payload: [UInt8]) -> Int { payload.count + 64 }
 
     static func compacted(_ group: RaftGroupID, _ index: UInt64, first: UInt64) -> StoreError {
         StoreError(kind: .compacted, message: "group \(group) entry \(index) is compacted: the first index is \(first)")

@@ -95,11 +95,13 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     public func get(_ key: [UInt8], in namespace: Namespace) throws(StoreError) -> VersionedValue? {
         try validateKey(key)
         guard let id = namespaces.existingID(namespace), let entry = index.lookup(id, key) else { return nil }
-        // The cache is keyed by location, and a location, once written, holds the same record
-        // until the store closes (the log only appends; compaction will write live records to new
-        // locations). So a cached value is never stale: an overwrite or a delete changes the
-        // index entry, and the lookup above no longer leads here.
-        let cacheable = Store.cacheMode == 2 || (Store.cacheMode == 1 && entry.location.item != RecordLocation.plain)
+        // Only values inside zstd containers are cached: reading one expands its whole container,
+        // while a plain record is a checksum over mapped page-cache bytes, which measured as fast
+        // as a cache hit (docs/STORE.md §3). The cache is keyed by location, and a location holds
+        // the same record for as long as the store is open (the log only appends; compaction
+        // writes live records to new locations), so a cached value is never stale: an overwrite
+        // or a delete changes the key's index entry, and the lookup above no longer leads here.
+        let cacheable = entry.location.item != RecordLocation.plain
         if cacheable, let cached = cache.value(for: entry.location) {
             return VersionedValue(value: cached, version: Version(lsn: entry.version))
         }
@@ -124,14 +126,8 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                 message: "the record at segment \(entry.location.segment) offset \(entry.location.offset) is not the put of this key",
                 offset: entry.location.offset)
         }
-        if cacheable { cache.insert(value, for: entry.location, bytes: Store.cachedBytes(value)) }
+        if cacheable { cache.insert(value, for: entry.location, bytes: cache.cost(of: value)) }
         return VersionedValue(value: value, version: Version(lsn: entry.version))
-    }
-
-    /// What a cached value is charged: its bytes, its array's heap header and allocator
-    /// overhead (about 48 bytes), and the cache's own bookkeeping per entry.
-    static func cachedBytes(_ value: [UInt8]) -> Int {
-        value.count + 48 + ByteBoundedCache<RecordLocation, [UInt8]>.entryOverheadBytes
     }
 
     /// Keys of `namespace` that start with `prefix`, in ascending byte order, strictly after

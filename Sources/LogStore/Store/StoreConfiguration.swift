@@ -8,8 +8,13 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// The longest value, in bytes (default 16 MiB; with the key it must fit in one frame
     /// of a segment). Longer values are refused with ``StoreError/Kind/valueTooLarge``.
     public var maxValueSize = 16 << 20
-    /// Bytes of values ``Store/get(_:in:)`` keeps in memory (default 64 MiB; 0 turns the
-    /// cache off). TODO
+    /// Bytes of values ``Store/get(_:in:)`` keeps in memory, least recently used evicted first
+    /// (default 64 MiB; 0 turns the cache off). Only values read out of zstd containers
+    /// (``LogConfiguration/compressionThreshold``) are cached, since such a read expands the
+    /// whole container; plain records are read from the OS page cache as fast as from this
+    /// one. So without compression the cache stays empty and costs nothing. Each entry is
+    /// charged its value's length plus about 130 bytes of bookkeeping.
+    /// ``StoreStatistics/cache`` counts hits, misses and evictions.
     public var cacheBytes = 64 << 20
 
     /// How the Raft log storage (``Store/raft``) keeps and persists entries.
