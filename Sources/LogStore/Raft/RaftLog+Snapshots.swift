@@ -5,7 +5,9 @@ extension RaftLog {
     /// entry with the same term, the entries stay (and, with
     /// ``RaftConfiguration/keepEntriesAfterSnapshot``, those before the last `n` are
     /// discarded); otherwise every entry is discarded and the log continues after the snapshot
-    /// (a snapshot received from a leader). The previous snapshot file is deleted.
+    /// (a snapshot received from a leader). The previous snapshot file is then deleted, best
+    /// effort: the save is durable and visible by then, so a failed deletion is not reported
+    /// (the next open deletes files no marker refers to).
     ///
     /// - Throws: ``StoreError/Kind/snapshotOutOfDate`` if the snapshot is not newer than the
     ///   group's current one or is older than its first index - 1;
@@ -60,7 +62,10 @@ extension RaftLog {
             if error.kind == .snapshotOutOfDate { try? deleteSnapshotFile(name) }
             throw error
         }
-        if let previous, previous.index != metadata.index { try deleteSnapshotFile(previous.fileName(group: id)) }
+        // The marker is durable and applied: the save succeeded. Throwing now (the unlink or the
+        // directory fsync failed, or the log failed meanwhile) would report a durable, visible
+        // snapshot as failed. A file left behind is unreferenced, and the next open deletes it.
+        if let previous, previous.index != metadata.index { try? deleteSnapshotFile(previous.fileName(group: id)) }
     }
 
     private func checkSnapshotIsNewer(_ id: RaftGroupID, _ metadata: RaftSnapshotMetadata, state: RaftGroupState) throws(StoreError) {

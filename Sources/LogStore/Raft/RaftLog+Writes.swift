@@ -74,7 +74,8 @@ extension RaftLog {
 
     /// Removes the group: its entries, hard state and snapshot become garbage, and it reads as a
     /// new, empty group afterwards. Returns once the removal is durable (in MemFirst too); the
-    /// snapshot file is deleted then.
+    /// snapshot file is deleted then, best effort (a failed deletion is not reported: the removal
+    /// is durable, and the next open deletes files no marker refers to).
     ///
     /// - Throws: as ``append(_:_:hardState:)``.
     public func removeGroup(_ group: RaftGroupID) async throws(StoreError) {
@@ -83,7 +84,8 @@ extension RaftLog {
             let snapshot = existing(group).flatMap { g in g.lock.withReadLock { g.state.snapshot } }
             guard existing(group) != nil else { return }
             try await perform(.removeGroup, group, entries: 0, bytes: 0, durable: true) { _ in [.removeGroup] }
-            if let snapshot { try deleteSnapshotFile(snapshot.fileName(group: group)) }
+            // Durable and applied: the removal succeeded whatever the deletion does (see saveSnapshot).
+            if let snapshot { try? deleteSnapshotFile(snapshot.fileName(group: group)) }
         }
     }
 
