@@ -299,6 +299,74 @@ int ls_blob_read(ls_log *log, const char *name, uint8_t **out, size_t *out_len, 
 
 void ls_blob_free(uint8_t *data) { free(data); }
 
+/* ---- read-only verification (inspection) ---- */
+
+/* Data is checksummed in pieces of this size, so a large file needs no buffer of its size. */
+#define BLOB_VERIFY_CHUNK (1u << 20)
+
+int ls_blob_verify_file(ls_io *io, const char *path, const char *name, ls_blob_info *info, ls_error *err) {
+    memset(info, 0, sizeof *info);
+    blob_paths p;
+    memset(&p, 0, sizeof p);
+    p.name = name;
+    snprintf(p.file, sizeof p.file, "%s", path);
+    int fd = io->vt->open(io, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, path, "cannot open " SNAP "%s", name);
+    int rc = LS_OK;
+    uint8_t *chunk = NULL;
+    int64_t size = io->vt->file_size(io, fd);
+    if (size < 0) {
+        rc = ls_err_set(err, LS_E_IO, (int)-size, path, "cannot stat " SNAP "%s", name);
+        goto out;
+    }
+    info->file_size = (uint64_t)size;
+    uint8_t header[LS_BLOB_HEADER_SIZE];
+    ssize_t got = size < LS_BLOB_HEADER_SIZE ? size : ls_io_read_full(io, fd, header, sizeof header, 0);
+    if (got < 0) {
+        rc = ls_err_set(err, LS_E_IO, (int)-got, path, "cannot read " SNAP "%s", name);
+        goto out;
+    }
+    if ((size_t)got < sizeof header) {
+        char what[96];
+        snprintf(what, sizeof what, "truncated: %zd bytes, shorter than the %d-byte header", got, LS_BLOB_HEADER_SIZE);
+        rc = corrupt_at(err, &p, (uint64_t)got, what);
+        goto out;
+    }
+    uint64_t len;
+    rc = decode_header(header, (uint64_t)size, &p, &len, err);
+    if (rc != LS_OK) goto out;
+    info->header_ok = 1;
+    info->data_len = len;
+    info->data_crc = ls_get_u32(header + BLOB_OFF_DATA_CRC);
+    chunk = malloc(BLOB_VERIFY_CHUNK);
+    if (!chunk) {
+        rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, path, "out of memory");
+        goto out;
+    }
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < len;) {
+        size_t want = len - done < BLOB_VERIFY_CHUNK ? (size_t)(len - done) : BLOB_VERIFY_CHUNK;
+        got = ls_io_read_full(io, fd, chunk, want, (off_t)(LS_BLOB_HEADER_SIZE + done));
+        if (got < 0) {
+            rc = ls_err_set(err, LS_E_IO, (int)-got, path, "cannot read " SNAP "%s", name);
+            goto out;
+        }
+        if ((size_t)got < want) {
+            rc = corrupt_at(err, &p, LS_BLOB_HEADER_SIZE + done + (uint64_t)got, "truncated data");
+            goto out;
+        }
+        crc = ls_crc32c_extend(crc, chunk, want);
+        done += want;
+    }
+    if (ls_crc32c_unmask(info->data_crc) != crc) rc = corrupt_at(err, &p, LS_BLOB_HEADER_SIZE, "data checksum mismatch");
+    else info->ok = 1;
+out:
+    free(chunk);
+    int crc_rc = io->vt->close(io, fd);
+    if (rc == LS_OK && crc_rc < 0) rc = ls_err_set(err, LS_E_IO, -crc_rc, path, "cannot close " SNAP "%s", name);
+    return rc;
+}
+
 /* ---- removing and listing ---- */
 
 int ls_blob_remove(ls_log *log, const char *name, ls_error *err) {

@@ -18,7 +18,9 @@
  *   4. Each file: obsolete ones are not scanned; the others are scanned (records reported for
  *      listed ones only), each salvage damage range becoming a problem.
  *   5. Manifest vs directory: listed but missing, unlisted with data.
- *   6. Cross-segment rules (newest with data, seals, LSN continuity), then callbacks.
+ *   6. Cross-segment rules (newest with data, seals, LSN continuity).
+ *   7. Files in snapshots/ (valid names, FORMAT.md §12): header, length and data CRC each
+ *      (ls_blob_verify_file, read-only). Then the callbacks.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -47,7 +49,8 @@ typedef struct insp_file {
     uint64_t record_problems;
 } insp_file;
 
-/* A problem and where it sorts: group 0 = store and manifest, 1 = segments (by seq, offset). */
+/* A problem and where it sorts: group 0 = store and manifest, 1 = segments (by seq, offset),
+ * 2 = files in snapshots/ (in the order found: by name). */
 typedef struct insp_problem {
     ls_inspect_problem p;
     int group;
@@ -76,6 +79,8 @@ typedef struct inspector {
     int stopped;
     uint8_t *inner; /* an expanded zstd container */
     size_t inner_cap;
+    ls_inspect_file *blobs; /* files in snapshots/ */
+    size_t nblobs, cap_blobs;
 } inspector;
 
 static int grow(void **v, size_t *cap, size_t n, size_t size) {
@@ -108,7 +113,7 @@ static void add_problem(inspector *in, int kind, int corruption, uint64_t seq, c
     va_start(ap, fmt);
     vsnprintf(q->p.message, sizeof q->p.message, fmt, ap);
     va_end(ap);
-    q->group = kind == LS_INSPECT_MANIFEST || seq == 0 ? 0 : 1;
+    q->group = kind == LS_INSPECT_CORRUPT_FILE ? 2 : kind == LS_INSPECT_MANIFEST || seq == 0 ? 0 : 1;
     q->order = in->nproblems++;
 }
 
@@ -550,6 +555,84 @@ static void check_segments(inspector *in) {
     }
 }
 
+/* ---- 7. files in snapshots/ ---- */
+
+static int by_blob_name(const void *a, const void *b) {
+    return strcmp(((const ls_inspect_file *)a)->name, ((const ls_inspect_file *)b)->name);
+}
+
+/* 1 if the entry at `path` is a regular file, or a symbolic link to one (d_type, else stat).
+ * Directories are skipped as ls_blob_list skips them; so are FIFOs and devices, which opening
+ * could block on or change. */
+static int is_regular(const char *path, const struct dirent *e) {
+    if (e->d_type == DT_REG) return 1;
+    if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK) return 0;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Lists snapshots/ (valid names of regular files) and checks every file read-only. A store
+ * without the directory has no files; a failed listing fails the call (a missed file would hide
+ * damage). */
+static int check_files(inspector *in, ls_error *err) {
+    char dir[LS_PATH_MAX];
+    if ((size_t)snprintf(dir, sizeof dir, "%s/" LS_SNAPSHOTS_DIR, in->root) >= sizeof dir)
+        return ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, in->root, "store path too long");
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return LS_OK;
+        return ls_err_set(err, LS_E_IO, errno, dir, "cannot list the snapshots directory");
+    }
+    int rc = LS_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) rc = ls_err_set(err, LS_E_IO, errno, dir, "cannot list the snapshots directory");
+            break;
+        }
+        if (!ls_blob_name_valid(e->d_name)) continue; /* ".", "..", <name>.tmp (removed at open), others */
+        if (grow((void **)&in->blobs, &in->cap_blobs, in->nblobs, sizeof *in->blobs) < 0) {
+            rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, dir, "out of memory");
+            break;
+        }
+        ls_inspect_file *f = &in->blobs[in->nblobs];
+        memset(f, 0, sizeof *f);
+        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        if ((size_t)snprintf(f->path, sizeof f->path, "%s/%s", dir, e->d_name) >= sizeof f->path) {
+            rc = ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, dir, "path of %s too long", e->d_name);
+            break;
+        }
+        if (!is_regular(f->path, e)) continue;
+        in->nblobs++;
+    }
+    if (closedir(d) < 0 && rc == LS_OK) rc = ls_err_set(err, LS_E_IO, errno, dir, "cannot close the snapshots directory");
+    if (rc != LS_OK) return rc;
+    if (in->nblobs > 1) qsort(in->blobs, in->nblobs, sizeof *in->blobs, by_blob_name);
+    for (size_t i = 0; i < in->nblobs; i++) {
+        ls_inspect_file *f = &in->blobs[i];
+        ls_blob_info info;
+        ls_error e;
+        memset(&e, 0, sizeof e);
+        rc = ls_blob_verify_file(in->io, f->path, f->name, &info, &e);
+        if (rc != LS_OK && rc != LS_E_CORRUPT) {
+            *err = e;
+            return rc;
+        }
+        f->file_size = info.file_size;
+        f->data_len = info.data_len;
+        f->data_crc = info.data_crc;
+        f->header_ok = info.header_ok;
+        f->ok = info.ok;
+        in->sum->snapshot_files++;
+        in->sum->snapshot_bytes += info.file_size;
+        if (rc == LS_E_CORRUPT)
+            add_problem(in, LS_INSPECT_CORRUPT_FILE, 1, 0, f->path, e.has_offset, e.offset, "%s", e.message);
+    }
+    if (in->nomem) return ls_err_set(err, LS_E_NOMEM, ENOMEM, dir, "out of memory");
+    return LS_OK;
+}
+
 static int segment_state(const insp_file *f) {
     if (!f->scanned) return LS_INSPECT_SEG_OBSOLETE;
     if (never_written(f)) return LS_INSPECT_SEG_EMPTY;
@@ -608,6 +691,7 @@ static int report(inspector *in) {
     if (in->nomem) return LS_E_NOMEM;
     sum->writers = in->nwriters;
     for (size_t i = 0; cb && cb->on_writer && i < in->nwriters; i++) cb->on_writer(cb->ctx, &in->writers[i].w);
+    for (size_t i = 0; cb && cb->on_file && i < in->nblobs; i++) cb->on_file(cb->ctx, &in->blobs[i]);
     return LS_OK;
 }
 
@@ -647,6 +731,8 @@ static int inspect_locked(inspector *in, ls_error *err) {
         return LS_OK;
     }
     check_segments(in);
+    rc = check_files(in, err);
+    if (rc != LS_OK) return rc;
     rc = report(in);
     if (rc != LS_OK) return ls_err_set(err, LS_E_NOMEM, ENOMEM, in->root, "out of memory");
     return LS_OK;
@@ -691,6 +777,7 @@ int ls_inspect_store(const char *root, const ls_inspect_callbacks *cb, ls_inspec
     free(in.problems);
     free(in.writers);
     free(in.inner);
+    free(in.blobs);
     ls_manifest_free(&in.m);
     ls_io_destroy(in.io);
     return rc;
@@ -706,6 +793,7 @@ const char *ls_inspect_problem_kind_name(int kind) {
     case LS_INSPECT_MANIFEST: return "manifest damage";
     case LS_INSPECT_LSN_GAP: return "LSN gap";
     case LS_INSPECT_BAD_SEGMENT: return "bad segment";
+    case LS_INSPECT_CORRUPT_FILE: return "corrupt file";
     default: return "unknown";
     }
 }

@@ -396,6 +396,19 @@ void ls_writer_request_preparation(ls_log *log);
 /* At open, with LOCK held: removes leftover <name>.tmp files of interrupted writes, then fsyncs
  * snapshots/ so every file there is durable before anyone reads it. */
 int ls_blob_remove_leftovers(ls_log *log, ls_error *err);
+/* What ls_blob_verify_file found in one file. */
+typedef struct ls_blob_info {
+    uint64_t file_size;
+    uint64_t data_len; /* data bytes the header states (valid if header_ok) */
+    uint32_t data_crc; /* masked CRC32C of the data as the header states it (valid if header_ok) */
+    int header_ok;     /* magic, header CRC, version, header size and length agree with the file */
+    int ok;            /* and the data matches its CRC */
+} ls_blob_info;
+/* Read-only check of the file at `path` (`name` for messages), without a log: the checks of
+ * ls_blob_read in its order (FORMAT.md §12.2), the data checksummed in pieces. 0 if intact;
+ * LS_E_CORRUPT naming the file and the offset of the first mismatch; LS_E_IO, LS_E_NOMEM.
+ * *info says how far the file checked out. Never writes. */
+int ls_blob_verify_file(ls_io *io, const char *path, const char *name, ls_blob_info *info, ls_error *err);
 
 /* ---- segment list (ls_log.c) ---- */
 int ls_log_add_segment(ls_log *log, const ls_segment *s);

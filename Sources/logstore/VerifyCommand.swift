@@ -9,8 +9,10 @@ struct VerifyCommand: AsyncParsableCommand {
         discussion: """
             Replays the manifest and scans every segment file, verifying each frame's CRC32C \
             and each record's own CRC32C (zstd containers are expanded and their records \
-            checked), LSN continuity, seals against the manifest, and that the manifest and \
-            segments/ agree. Unlike opening the store, verify never modifies it (nothing is \
+            checked), LSN continuity, seals against the manifest, that the manifest and \
+            segments/ agree, every file in snapshots/ (header, length and data checksum) and \
+            that each Raft group's newest snapshot marker names an existing file of the same \
+            length and checksum. Unlike opening the store, verify never modifies it (nothing is \
             written, truncated or removed), and it goes on past damage so that it reports \
             every problem, not only the first. It takes the store's LOCK while it reads, so \
             it fails while another process has the store open.
@@ -66,6 +68,7 @@ struct VerifyCommand: AsyncParsableCommand {
             object["first_lsn"] = .unsigned(s.firstLSN)
             object["last_lsn"] = .unsigned(s.lastLSN)
             object["manifest_records"] = .unsigned(s.manifestRecords)
+            object["snapshot_files"] = .unsigned(s.snapshotFiles)
             object["writers"] = .integer(Int64(s.writerIDs.count))
             text += object.serialized + "\n"
             return text
@@ -75,6 +78,7 @@ struct VerifyCommand: AsyncParsableCommand {
             + "\(s.records) records, \(s.frameBytes) frame bytes"
             + (s.records > 0 ? ", LSN \(s.firstLSN)...\(s.lastLSN)" : "") + "\n"
         text += "manifest: \(s.manifestRecords) records, \(s.manifestBytes) bytes; \(s.writerIDs.count) writer ids\n"
+        text += "snapshots/: \(s.snapshotFiles) files, \(s.snapshotBytes) bytes\n"
         if report.isClean {
             text += s.tornTail
                 ? "OK: no corruption (note: a torn tail, an unfinished last write, will be cut off at the next open)\n"

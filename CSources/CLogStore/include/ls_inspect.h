@@ -5,7 +5,8 @@
  * ls_inspect_store takes the store's LOCK (flock, exclusive, non-blocking: LS_E_BUSY naming
  * the holder while a writer has the store open, so nothing changes under the scan), replays
  * the manifest read-only, lists segments/ and scans every segment file, verifying every frame
- * CRC and every record CRC (zstd containers expanded). Unlike recovery it never writes, cuts,
+ * CRC and every record CRC (zstd containers expanded), then checks every file in snapshots/
+ * (header, length and data CRC, docs/FORMAT.md §12). Unlike recovery it never writes, cuts,
  * fsyncs, renames or removes anything, and it continues past damage (resynchronising at the
  * next valid frame or manifest record, as the salvage scan does), so it reports every problem,
  * not only the first.
@@ -17,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "ls_blob.h"
 #include "ls_log.h"
 
 #ifdef __cplusplus
@@ -36,13 +38,14 @@ typedef enum ls_inspect_problem_kind {
     LS_INSPECT_BAD_SEGMENT = 8,       /* a segment-level inconsistency: not sealed before data, seal disagreeing
                                          with the manifest, writer id disagreeing with the file name, two files
                                          with one sequence, a missing header before data */
+    LS_INSPECT_CORRUPT_FILE = 9,      /* a file in snapshots/ that fails its header, length or data checks */
 } ls_inspect_problem_kind;
 
 /* One problem. */
 typedef struct ls_inspect_problem {
     int kind;             /* ls_inspect_problem_kind */
     int corruption;       /* 1: damage a strict open refuses; 0: allowed (a torn tail, cut at the next open) */
-    uint64_t segment_seq; /* the segment's sequence, 0 for the manifest or the store */
+    uint64_t segment_seq; /* the segment's sequence, 0 for the manifest, the store or a file in snapshots/ */
     uint64_t offset;      /* byte offset in `path` where the problem starts, if has_offset */
     int has_offset;
     char path[LS_ERROR_PATH_MAX];
@@ -102,6 +105,17 @@ typedef struct ls_inspect_writer {
     uint64_t segments;      /* segment files named after it */
 } ls_inspect_writer;
 
+/* One file in snapshots/ (FORMAT.md §12): a regular file (or a link to one) of a valid name. */
+typedef struct ls_inspect_file {
+    char name[LS_BLOB_NAME_MAX + 1];
+    char path[LS_ERROR_PATH_MAX];
+    uint64_t file_size;
+    uint64_t data_len; /* data bytes its header states (if header_ok) */
+    uint32_t data_crc; /* masked CRC32C of the data as its header states it (if header_ok) */
+    int header_ok;     /* magic, header CRC, version, header size and length agree with the file */
+    int ok;            /* and the data matches its CRC (else a LS_INSPECT_CORRUPT_FILE problem names it) */
+} ls_inspect_file;
+
 /* Manifest record types, for ls_inspect_summary.manifest_events (numbers as on disk). */
 #define LS_INSPECT_MANIFEST_TYPES 9
 
@@ -124,6 +138,8 @@ typedef struct ls_inspect_summary {
     uint64_t writers;             /* distinct writer ids (as reported through on_writer) */
     uint64_t skip_ranges;         /* salvage skip ranges recorded in the manifest */
     int stopped;                  /* on_record asked to stop: the totals cover what was scanned */
+    uint64_t snapshot_files;      /* files checked in snapshots/ */
+    uint64_t snapshot_bytes;      /* their sizes */
 } ls_inspect_summary;
 
 /* Callbacks (any may be NULL) and options. */
@@ -134,10 +150,13 @@ typedef struct ls_inspect_callbacks {
     /* Each record of a listed segment with LSN >= from_lsn, in LSN order, while scanning. Return
      * nonzero to stop the inspection (no segment, problem or writer is reported after that). */
     int (*on_record)(void *ctx, const ls_inspect_record *r);
-    /* Each problem, once the scan is complete: manifest first, then by segment and offset. */
+    /* Each problem, once the scan is complete: manifest first, then by segment and offset, then
+     * files in snapshots/ by name. */
     void (*on_problem)(void *ctx, const ls_inspect_problem *p);
-    /* Each writer id, last (manifest order, then ids only in file names). */
+    /* Each writer id, after the problems (manifest order, then ids only in file names). */
     void (*on_writer)(void *ctx, const ls_inspect_writer *w);
+    /* Each file in snapshots/ (valid names only: never a .tmp), by name, last. */
+    void (*on_file)(void *ctx, const ls_inspect_file *f);
     uint64_t from_lsn; /* records below it are verified but not reported (0 = all) */
 } ls_inspect_callbacks;
 

@@ -25,6 +25,11 @@ public struct InspectionProblem: Sendable, Hashable, CustomStringConvertible {
         /// A segment-level inconsistency: not sealed before later data, a seal disagreeing with
         /// the manifest, a header naming another writer, two files with one sequence.
         case badSegment
+        /// A file in `snapshots/` that fails its header, length or data checks (docs/FORMAT.md §12).
+        case corruptFile
+        /// A Raft group's newest snapshot marker names a file in `snapshots/` that is missing, or
+        /// whose length or checksum differ from the marker's (docs/RAFT.md §2).
+        case snapshotMismatch
 
         init(_ raw: Int32) {
             switch raw {
@@ -35,6 +40,7 @@ public struct InspectionProblem: Sendable, Hashable, CustomStringConvertible {
             case Int32(LS_INSPECT_UNLISTED_SEGMENT.rawValue): self = .unlistedSegment
             case Int32(LS_INSPECT_MANIFEST.rawValue): self = .manifest
             case Int32(LS_INSPECT_LSN_GAP.rawValue): self = .lsnGap
+            case Int32(LS_INSPECT_CORRUPT_FILE.rawValue): self = .corruptFile
             default: self = .badSegment
             }
         }
@@ -50,6 +56,8 @@ public struct InspectionProblem: Sendable, Hashable, CustomStringConvertible {
             case .manifest: "manifest damage"
             case .lsnGap: "LSN gap"
             case .badSegment: "bad segment"
+            case .corruptFile: "corrupt file"
+            case .snapshotMismatch: "snapshot mismatch"
             }
         }
     }
@@ -59,14 +67,24 @@ public struct InspectionProblem: Sendable, Hashable, CustomStringConvertible {
     /// Whether this is damage a strict open refuses (`true`), or an allowed torn tail that the
     /// next open cuts off (`false`).
     public let isCorruption: Bool
-    /// The file: a segment, `manifest/manifest.log`, or the expected path of a missing segment.
+    /// The file: a segment, `manifest/manifest.log`, a file in `snapshots/`, or the expected path
+    /// of a missing segment or snapshot file.
     public let path: String
-    /// The segment's sequence number, or `nil` for the manifest.
+    /// The segment's sequence number, or `nil` for the manifest or a file in `snapshots/`.
     public let segmentSequence: UInt64?
     /// The byte offset in ``path`` where the problem starts, if it has one.
     public let offset: UInt64?
     /// A sentence saying what is wrong.
     public let message: String
+
+    init(kind: Kind, isCorruption: Bool, path: String, segmentSequence: UInt64? = nil, offset: UInt64?, message: String) {
+        self.kind = kind
+        self.isCorruption = isCorruption
+        self.path = path
+        self.segmentSequence = segmentSequence
+        self.offset = offset
+        self.message = message
+    }
 
     init(_ p: ls_inspect_problem) {
         var copy = p

@@ -6,7 +6,9 @@ import CLogStore
 /// Every call takes the store's `LOCK` for its duration (so it fails with
 /// ``LogError/Kind/busy``, naming the holder's writer id, while a process has the store open),
 /// replays the manifest, lists `segments/` and scans every segment file, verifying every frame
-/// CRC and every record CRC (zstd containers expanded). It never modifies the store: nothing is
+/// CRC and every record CRC (zstd containers expanded), then every file in `snapshots/` (its
+/// header, length and data CRC) and each Raft group's newest snapshot marker against the file it
+/// names (present, same length and CRC). It never modifies the store: nothing is
 /// written, truncated, fsynced, renamed or removed, unlike an open's recovery. It continues past
 /// damage, resynchronising at the next valid frame, so it reports every problem, not only the
 /// first. docs/FORMAT.md §7.6 lists the checks.
@@ -15,7 +17,8 @@ import CLogStore
 /// blocking file I/O (call from a thread of your own, not from Swift's cooperative pool, for a
 /// large store).
 public enum StoreInspector {
-    /// Checks every frame and record of the store at `path` and reports every problem.
+    /// Checks every frame and record of the store at `path`, every file in `snapshots/` and the
+    /// Raft snapshot markers, and reports every problem.
     ///
     /// - Parameter path: The store directory (`LOCK`, `manifest/`, `segments/`...).
     /// - Returns: The problems (empty for a clean store), the segments, writer ids and totals.
@@ -69,10 +72,12 @@ public enum StoreInspector {
     static func run(path: String, from: LSN, onRecord: ((UnsafePointer<ls_inspect_record>) -> Bool)?) throws(LogError)
         -> VerificationReport
     {
-        let sink = InspectionSink(onRecord: onRecord)
+        let sink = InspectionSink(from: from, onRecord: onRecord)
         var callbacks = ls_inspect_callbacks()
         callbacks.ctx = Unmanaged.passUnretained(sink).toOpaque()
-        callbacks.from_lsn = from
+        // Every record comes here (the snapshot markers are followed from the first); those
+        // below `from` are not passed on.
+        callbacks.from_lsn = 0
         callbacks.on_segment = { ctx, segment in
             Unmanaged<InspectionSink>.fromOpaque(ctx!).takeUnretainedValue().segments.append(InspectedSegment(segment!.pointee))
         }
@@ -82,30 +87,46 @@ public enum StoreInspector {
         callbacks.on_writer = { ctx, writer in
             Unmanaged<InspectionSink>.fromOpaque(ctx!).takeUnretainedValue().writers.append(InspectedWriter(writer!.pointee))
         }
-        if onRecord != nil {
-            callbacks.on_record = { ctx, record in
-                let sink = Unmanaged<InspectionSink>.fromOpaque(ctx!).takeUnretainedValue()
-                return sink.onRecord!(record!) ? 0 : 1
-            }
+        callbacks.on_file = { ctx, file in
+            Unmanaged<InspectionSink>.fromOpaque(ctx!).takeUnretainedValue().files.append(InspectedFile(file!.pointee))
+        }
+        callbacks.on_record = { ctx, record in
+            let sink = Unmanaged<InspectionSink>.fromOpaque(ctx!).takeUnretainedValue()
+            sink.markers.apply(record!.pointee)
+            guard let onRecord = sink.onRecord, record!.pointee.lsn >= sink.from else { return 0 }
+            return onRecord(record!) ? 0 : 1
         }
         var summary = ls_inspect_summary()
         var error = ls_error()
         let status = withExtendedLifetime(sink) { path.withCString { ls_inspect_store($0, &callbacks, &summary, &error) } }
         guard status == 0 else { throw LogError(error) }
+        var problems = sink.problems
+        if summary.stopped == 0 {
+            // Raft snapshot markers against the files (docs/RAFT.md §2): the C scanner knows files,
+            // not Raft.
+            let extra = sink.markers.problems(files: sink.files, snapshotsDirectory: path + "/snapshots")
+            problems += extra
+            summary.problems += UInt64(extra.count)
+            summary.corruptions += UInt64(extra.filter(\.isCorruption).count)
+        }
         return VerificationReport(
-            problems: sink.problems, segments: sink.segments, writers: sink.writers,
+            problems: problems, segments: sink.segments, writers: sink.writers, files: sink.files,
             summary: InspectionSummary(summary, writerIDs: sink.writers.map(\.id)))
     }
 }
 
 /// Collects what the C callbacks report during one ``StoreInspector`` call (one thread only).
 private final class InspectionSink {
+    let from: LSN
     let onRecord: ((UnsafePointer<ls_inspect_record>) -> Bool)?
     var segments: [InspectedSegment] = []
     var problems: [InspectionProblem] = []
     var writers: [InspectedWriter] = []
+    var files: [InspectedFile] = []
+    var markers = RaftSnapshotMarkerCheck()
 
-    init(onRecord: ((UnsafePointer<ls_inspect_record>) -> Bool)?) {
+    init(from: LSN, onRecord: ((UnsafePointer<ls_inspect_record>) -> Bool)?) {
+        self.from = from
         self.onRecord = onRecord
     }
 }

@@ -32,6 +32,10 @@ public struct InspectionSummary: Sendable, Hashable {
     public let manifestTornBytes: UInt64
     /// Salvage skip ranges recorded in the manifest (damage a salvage open already accepted).
     public let skipRanges: UInt64
+    /// Files checked in `snapshots/` (Raft snapshots, other whole files).
+    public let snapshotFiles: UInt64
+    /// Their sizes in bytes.
+    public let snapshotBytes: UInt64
     /// Writer ids seen, in manifest order, then ids known only from segment file names.
     public let writerIDs: [UInt64]
     /// Valid manifest records per type: index = the type number (docs/FORMAT.md §9.1; index 0 unused).
@@ -53,20 +57,26 @@ public struct InspectionSummary: Sendable, Hashable {
         manifestBytes = s.manifest_bytes
         manifestTornBytes = s.manifest_torn_bytes
         skipRanges = s.skip_ranges
+        snapshotFiles = s.snapshot_files
+        snapshotBytes = s.snapshot_bytes
         self.writerIDs = writerIDs
         var events = s.manifest_events
         manifestEvents = withUnsafeBytes(of: &events) { Array($0.bindMemory(to: UInt64.self)) }
     }
 }
 
-/// What ``StoreInspector/verify(path:)`` found: every problem, every segment and the totals.
+/// What ``StoreInspector/verify(path:)`` found: every problem, every segment, every file in
+/// `snapshots/` and the totals.
 public struct VerificationReport: Sendable, Hashable {
-    /// Every problem, manifest first, then by segment sequence and offset.
+    /// Every problem: manifest first, then by segment sequence and offset, then files in
+    /// `snapshots/` by name, then Raft snapshot markers by group.
     public let problems: [InspectionProblem]
     /// Every segment file, in sequence order.
     public let segments: [InspectedSegment]
     /// Every writer id seen.
     public let writers: [InspectedWriter]
+    /// Every file in `snapshots/`, by name.
+    public let files: [InspectedFile]
     /// The totals.
     public let summary: InspectionSummary
 
