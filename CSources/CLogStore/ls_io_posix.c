@@ -32,6 +32,59 @@ typedef struct ls_posix_io {
 
 static ls_posix_io *posix_of(ls_io *io) { return (ls_posix_io *)io; }
 
+/* ThreadSanitizer only. liburing maps and unmaps a ring's memory (SQ and CQ rings, SQE array)
+ * with raw system calls, which TSan does not intercept, so what TSan remembers of a ring's
+ * pages outlives their munmap. When a later ring, set up on another thread, gets the same
+ * pages, TSan reports its first accesses as racing with the old ring's last ones. The kernel
+ * orders an munmap before any mmap that returns the same pages; this tells TSan so, page by
+ * page: each page of a ring is released just before the ring is unmapped and acquired as soon
+ * as a ring is mapped on it. No other ordering is implied. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LS_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(LS_TSAN)
+#define LS_TSAN 1
+#endif
+#ifdef LS_TSAN
+#include <sanitizer/tsan_interface.h>
+static void uring_tsan_pages(struct io_uring *ring, void (*sync)(void *)) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t sqe_size = sizeof(struct io_uring_sqe);
+#ifdef IORING_SETUP_SQE128
+    if (ring->flags & IORING_SETUP_SQE128) sqe_size += 64;
+#endif
+    const struct { void *addr; size_t len; } maps[3] = {
+        {ring->sq.ring_ptr, ring->sq.ring_sz},
+        {ring->cq.ring_ptr, ring->cq.ring_sz}, /* the same as the SQ ring's with IORING_FEAT_SINGLE_MMAP */
+        {ring->sq.sqes, sqe_size * ring->sq.ring_entries},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (!maps[i].addr) continue;
+        const uintptr_t end = (uintptr_t)maps[i].addr + maps[i].len;
+        for (uintptr_t a = (uintptr_t)maps[i].addr & ~(page - 1); a < end; a += page) sync((void *)a);
+    }
+}
+#endif
+
+/* io_uring_queue_init, and (under TSan) the ordering of the pages it maps after their last unmap. */
+static int uring_init(struct io_uring *ring) {
+    int rc = io_uring_queue_init(LS_URING_QUEUE_DEPTH, ring, 0);
+#ifdef LS_TSAN
+    if (rc == 0) uring_tsan_pages(ring, __tsan_acquire);
+#endif
+    return rc;
+}
+
+/* io_uring_queue_exit, releasing (under TSan) the pages it unmaps to their next mapping. */
+static void uring_exit(struct io_uring *ring) {
+#ifdef LS_TSAN
+    uring_tsan_pages(ring, __tsan_release);
+#endif
+    io_uring_queue_exit(ring);
+}
+
 #define LS_RETRY_EINTR(expr)                                                                       \
     ({                                                                                             \
         __typeof__(expr) _r;                                                                       \
@@ -245,7 +298,7 @@ static int px_write_durable_uring(ls_io *io, int fd, const struct iovec *iov, in
 
 static void px_destroy(ls_io *io) {
     ls_posix_io *p = posix_of(io);
-    if (p->ring_ready) io_uring_queue_exit(&p->ring);
+    if (p->ring_ready) uring_exit(&p->ring);
     free(p);
 }
 
@@ -277,11 +330,11 @@ static const ls_io_vtable ls_posix_uring_vtable = {
 
 /* Sets up a ring and proves it works with one no-op round trip. */
 static int uring_setup_and_probe(struct io_uring *ring) {
-    int rc = io_uring_queue_init(LS_URING_QUEUE_DEPTH, ring, 0);
+    int rc = uring_init(ring);
     if (rc < 0) return rc;
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe) {
-        io_uring_queue_exit(ring);
+        uring_exit(ring);
         return -EBUSY;
     }
     io_uring_prep_nop(sqe);
@@ -289,14 +342,14 @@ static int uring_setup_and_probe(struct io_uring *ring) {
     int res[2] = {0, 0};
     rc = uring_run(ring, 1, res);
     if (rc == 0 && res[0] < 0) rc = res[0];
-    if (rc < 0) io_uring_queue_exit(ring);
+    if (rc < 0) uring_exit(ring);
     return rc;
 }
 
 int ls_io_uring_available(void) {
     struct io_uring ring;
     if (uring_setup_and_probe(&ring) < 0) return 0;
-    io_uring_queue_exit(&ring);
+    uring_exit(&ring);
     return 1;
 }
 

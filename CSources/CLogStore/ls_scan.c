@@ -326,6 +326,7 @@ static int scan_frames(ls_window *w, uint64_t seq, const ls_scan_opts *opts, uin
             /* The seal's last LSN (= next_lsn - 1, checked above). The same as the last frame's
              * unless a skip range or salvaged damage right before the seal held the last
              * records: then the segment still ends at the seal's LSN, as the manifest says. */
+            res->last_lsn = next_lsn - 1;
             return 0;
         }
         if (visit && visit(ctx, off, &h, body)) {

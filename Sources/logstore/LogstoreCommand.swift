@@ -3,9 +3,10 @@ import ArgumentParser
 /// `logstore`: the command-line face of swift-logstore.
 ///
 /// Subcommands: `put`, `get`, `delete` and `list` (the key-value store), `verify`, `dump`
-/// and `inspect` (read-only), `raft` (the Raft groups: `groups`, `show`, `entries`) and `bench`
+/// and `inspect` (read-only), `raft` (the Raft groups: `groups`, `show`, `entries`), `bench`
 /// (throughput and latency of durable appends and store operations against the disk's
-/// single-writer fsync ceiling).
+/// single-writer fsync ceiling), and `stress` and `check` (a workload that prints every
+/// acknowledged operation, and the check of a store against those lines after a crash).
 @main
 struct LogstoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,13 +20,15 @@ struct LogstoreCommand: AsyncParsableCommand {
             mismatch, store locked, I/O error), 2 bad input (namespace, key or value refused, \
             malformed hex), 64 command-line usage error. verify, dump and inspect read a \
             store without changing it; their exit codes are in their --help. raft groups, \
-            raft show and raft entries print the store's Raft groups and their entries.
+            raft show and raft entries print the store's Raft groups and their entries. \
+            stress runs a mixed workload printing every acknowledged operation, and check \
+            verifies a store against those ACK streams after a crash (docs/TESTING.md).
 
             Example:
               logstore put ./store users alice hello && logstore get ./store users alice
             """,
         subcommands: [
             PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, VerifyCommand.self, DumpCommand.self,
-            InspectCommand.self, RaftCommand.self, BenchCommand.self,
+            InspectCommand.self, RaftCommand.self, BenchCommand.self, StressCommand.self, CheckCommand.self,
         ])
 }

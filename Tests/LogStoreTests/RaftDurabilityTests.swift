@@ -50,7 +50,7 @@ final class RaftHeldStore {
 
 /// Whether an asynchronous operation finished, and how.
 final class RaftOutcome: Sendable {
-    private let state = Mutex<Result<Void, StoreError>?>(nil)
+    private let state = TSanVisibleMutex<Result<Void, StoreError>?>(nil)
     var value: Result<Void, StoreError>? { state.withLock { $0 } }
     var done: Bool { value != nil }
 
@@ -93,8 +93,8 @@ final class RaftOutcome: Sendable {
     final class Shared: Sendable {
         let stop = Atomic<Bool>(false)
         /// Per group, the highest durable index and durable hard-state commit ever reported.
-        let claims = Mutex<[RaftGroupID: (index: UInt64, commit: UInt64)]>([:])
-        let violations = Mutex<[String]>([])
+        let claims = TSanVisibleMutex<[RaftGroupID: (index: UInt64, commit: UInt64)]>([:])
+        let violations = TSanVisibleMutex<[String]>([])
     }
 
     static let memFirstModes: [RaftMode] = [.memFirstImmediate, .memFirstBatch]
