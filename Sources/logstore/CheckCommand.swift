@@ -25,7 +25,9 @@ struct CheckCommand: AsyncParsableCommand {
             (NAK) never appears; no acknowledged version is past the end of the recovered log. \
             Each Raft group equals, exactly (indexes, every entry's term and payload checksum, \
             hard state, snapshot), the documented semantics applied to its acknowledged \
-            operations, or that plus the one operation in flight at the crash.
+            operations, or that plus the first few of its operations in flight at the crash \
+            (one in DiskFirst, up to a burst in MemFirst) — at least as many as its DURABLE \
+            lines (what durableIndex reported) require.
 
             A last line cut short by SIGKILL (no newline) is ignored; any other malformed \
             line is an error.

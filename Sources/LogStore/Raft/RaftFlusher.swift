@@ -30,7 +30,8 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     /// Payload bytes accepted and not yet durable, and writers waiting for room.
     private var unflushedBytes = 0
     private var roomWaiters: [UnsafeContinuation<Result<Bool, StoreError>, Never>] = []
-    private var timerArmed = false
+    /// The batch policy's pending timer task.
+    private var timer: Task<Void, Never>?
     /// The first failure: nothing is durable after it.
     private(set) var failureValue: StoreError?
 
@@ -107,11 +108,11 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
             case .batch(let threshold, let interval):
                 if pendingPayload >= threshold {
                     flushLocked()
-                } else if !timerArmed {
-                    timerArmed = true
-                    Task.detached { [weak self] in
-                        try? await Task.sleep(for: interval)
-                        self?.timerFired()
+                } else if timer == nil {
+                    timer = Task.detached { [self] in
+                        // Cancelled by close(): the pending writes were flushed there already.
+                        do { try await Task.sleep(for: interval) } catch { return }
+                        timerFired()
                     }
                 }
             }
@@ -121,9 +122,22 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
 
     private func timerFired() {
         lock.withWriteLock {
-            timerArmed = false
+            timer = nil
             flushLocked()
         }
+    }
+
+    /// Hands every accepted write to the log and cancels the batch timer, whose task then ends
+    /// at once instead of sleeping on past the close (a task still asleep at process exit is
+    /// reported by LeakSanitizer). Not waited for: close may run on a thread of the cooperative
+    /// pool, and blocking it could starve the very task it waits for.
+    func close() {
+        let running = lock.withWriteLock { () -> Task<Void, Never>? in
+            flushLocked()
+            defer { timer = nil }
+            return timer
+        }
+        running?.cancel()
     }
 
     /// Hands every accepted write to the log now.

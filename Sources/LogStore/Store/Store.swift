@@ -253,7 +253,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     ///
     /// - Throws: ``StoreError/Kind/io`` if closing a file failed.
     public func close() throws(StoreError) {
-        raft.flusher?.flushNow()  // MemFirst writes still gathering go to the log, which completes them
+        raft.flusher?.close()  // MemFirst writes still gathering go to the log, which completes them
         do { try log.close() } catch { throw StoreError(error) }
     }
 
