@@ -1,24 +1,10 @@
-/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), byte-at-a-time from a table, for
-/// the ACK stream of `logstore stress` and `logstore check` (docs/TESTING.md): the checksums
-/// of values, payloads and lines. The command-line tool uses only the public Swift API of
-/// LogStore, so it carries its own; speed does not matter for the few bytes it checksums.
-enum StressChecksum {
-    /// The 256-entry table of the reflected polynomial.
-    private static let table: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 == 1 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
-        return c
-    }
+import LogStore
 
-    /// The CRC32C of `bytes` (the standard one: initial value and final XOR 0xFFFFFFFF, so
-    /// "123456789" gives 0xE3069283).
-    static func crc32c<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { t in
-            for byte in bytes { crc = t[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        }
-        return ~crc
-    }
+/// Checksums of the ACK stream of `logstore stress` and `logstore check` (docs/TESTING.md):
+/// CRC32C of values, payloads and lines, as the store computes it.
+enum StressChecksum {
+    /// The CRC32C of `bytes`.
+    static func crc32c<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt32 { CRC32C.checksum(Array(bytes)) }
 
     /// `crc` as eight lowercase hex digits.
     static func hex(_ crc: UInt32) -> String {

@@ -1,6 +1,7 @@
 import CLogStore
 import Foundation
 import PropertyBased
+import LogStore
 import Testing
 
 /// Tests of the C core's CRC32C (`ls_crc32c.h`): known answers from RFC 3720, the
@@ -260,5 +261,13 @@ extension CRC32CTests {
             }
             initialized = count
         }
+    }
+}
+
+@Suite("CRC32C: the public Swift entry point")
+struct PublicCRC32CTests {
+    @Test("CRC32C.checksum gives the RFC 3720 answers", arguments: CRC32CTests.knownAnswers)
+    func publicChecksum(_ vector: CRC32CTests.KnownAnswer) {
+        #expect(CRC32C.checksum(vector.bytes) == vector.crc)
     }
 }
