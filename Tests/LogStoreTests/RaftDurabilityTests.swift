@@ -72,13 +72,13 @@ final class RaftOutcome: Sendable {
     }
 
     /// Waits until done; true if it succeeded.
-    func succeeded(timeout: Duration = .seconds(10)) async -> Bool {
+    func succeeded(timeout: Duration = .seconds(60)) async -> Bool {
         if case .success = await wait(timeout: timeout) { return true }
         return false
     }
 
     /// Waits until done (polling), up to `timeout`.
-    func wait(timeout: Duration = .seconds(10)) async -> Result<Void, StoreError>? {
+    func wait(timeout: Duration = .seconds(60)) async -> Result<Void, StoreError>? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let value { return value }
@@ -88,7 +88,9 @@ final class RaftOutcome: Sendable {
     }
 }
 
-@Suite struct RaftDurabilityTests {
+// Serialized, with generous timeouts: these tests poll for what the writer thread does, and
+// under a sanitizer on 2 cores the other suites can keep the cooperative pool busy for seconds.
+@Suite(.serialized) struct RaftDurabilityTests {
     /// What the tasks of `delayedFsyncAndCrash` share.
     final class Shared: Sendable {
         let stop = Atomic<Bool>(false)
@@ -110,7 +112,7 @@ final class RaftOutcome: Sendable {
     }
 
     @Test("MemFirst: while the fsync is held, writes are visible but not reported durable; released, they are",
-          .timeLimit(.minutes(1)), arguments: memFirstModes)
+          .timeLimit(.minutes(5)), arguments: memFirstModes)
     func heldFsync(mode: RaftMode) async throws {
         let t = try RaftHeldStore(mode, seed: 11)
         let raft = t.raft
@@ -158,7 +160,7 @@ final class RaftOutcome: Sendable {
     }
 
     @Test("MemFirst: a snapshot being saved is not reported durable before its marker is",
-          .timeLimit(.minutes(1)), arguments: memFirstModes)
+          .timeLimit(.minutes(5)), arguments: memFirstModes)
     func heldSnapshot(mode: RaftMode) async throws {
         let t = try RaftHeldStore(mode, seed: 12)
         let raft = t.raft
@@ -185,7 +187,7 @@ final class RaftOutcome: Sendable {
     }
 
     @Test("MemFirst: a delayed fsync under concurrent appends; a power cut keeps everything ever reported durable",
-          .timeLimit(.minutes(1)), arguments: memFirstModes, [UInt64(1), 2])
+          .timeLimit(.minutes(5)), arguments: memFirstModes, [UInt64(1), 2])
     func delayedFsyncAndCrash(mode: RaftMode, seed: UInt64) async throws {
         let t = try RaftHeldStore(mode, seed: 100 + seed)
         t.held.setDelay(microseconds: 1500)
@@ -232,7 +234,7 @@ final class RaftOutcome: Sendable {
         // Let durability advance a while (to some reports), then cut power while writes are in
         // flight, and keep reading the watermarks until the failure is noticed.
         let reported = { shared.claims.withLock { $0.values.reduce(0) { $0 + $1.index } } }
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(90)
         while reported() < 50 * seed && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
         ls_faultio_crash_now(t.held.faults)
         while t.store.failure == nil && raft.flusher?.failure == nil && ContinuousClock.now < deadline {
@@ -265,7 +267,7 @@ final class RaftOutcome: Sendable {
     }
 
     @Test("MemFirst: a failed fsync fails the waiters, the watermark stays, later writes are refused; reopen keeps what was durable",
-          .timeLimit(.minutes(1)), arguments: memFirstModes, [false, true])
+          .timeLimit(.minutes(5)), arguments: memFirstModes, [false, true])
     func failedFsync(mode: RaftMode, heldFirst: Bool) async throws {
         let t = try RaftHeldStore(mode, seed: 21)
         let raft = t.raft
@@ -315,7 +317,7 @@ final class RaftOutcome: Sendable {
     }
 
     @Test("DiskFirst: a failed fsync throws outcomeUnknown, nothing becomes visible, later writes fail; reopen is atomic",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(5)))
     func diskFirstFailedFsync() async throws {
         let t = try RaftHeldStore(.diskFirst, seed: 31)
         let raft = t.raft
@@ -336,7 +338,7 @@ final class RaftOutcome: Sendable {
         #expect(reopened.raft.hardState(g) == (last == 2 ? hs1 : RaftHardState(term: 2, vote: 0, commit: 4)))
     }
 
-    @Test("concurrent snapshot saves of one group at one index: one wins, its file stays and matches", .timeLimit(.minutes(1)),
+    @Test("concurrent snapshot saves of one group at one index: one wins, its file stays and matches", .timeLimit(.minutes(5)),
           arguments: RaftMode.allCases)
     func concurrentSnapshotSaves(mode: RaftMode) async throws {
         let t = try RaftTestStore(mode)

@@ -205,7 +205,7 @@ final class HeldSyncIO: @unchecked Sendable {  // safe: `condition` guards every
     var started: Int { condition.withLock { startedCount } }
 
     /// Waits (polling) until a durable write is held, up to `timeout`.
-    func waitUntilBlocked(timeout: Duration = .seconds(10)) async -> Bool {
+    func waitUntilBlocked(timeout: Duration = .seconds(60)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if blocked > 0 { return true }
