@@ -87,6 +87,11 @@ for t in "${TARGETS[@]}"; do
         echo "$t: ok, ${SECONDS_PER_TARGET}s, ${execs:-?} execs, $cov" >>"$summary"
     fi
 done
+# A crashed `inspect` process leaves its store directory behind (no atexit on a deadly signal).
+for d in /dev/shm/logstore-fuzz-inspect-* "${TMPDIR:-/tmp}"/logstore-fuzz-inspect-*; do
+    [ -d "$d" ] || continue
+    kill -0 "${d##*-}" 2>/dev/null || rm -rf "$d"
+done
 echo "== summary ($summary)"
 cat "$summary"
 exit "$failed"
