@@ -1,5 +1,5 @@
 /* The fuzz harnesses of the C core: one function per libFuzzer target, called by the target's
- * LLVMFuzzerTestOneInput (Sources/Fuzz<Name>/main.swift). Each checks invariants of the code
+ * LLVMFuzzerTestOneInput (Sources/Fuzz<Name>/Fuzz<Name>.swift). Each checks invariants of the code
  * under test and aborts on a violation; each returns 0. */
 #ifndef FUZZ_SUPPORT_H
 #define FUZZ_SUPPORT_H
