@@ -290,24 +290,24 @@ static int visit_container(frame_ctx *c, const ls_record *cr, uint64_t coff, uin
         record_problem(c, coff, lsn, frame_off, "zstd container record count disagrees with its frame");
         return 0;
     }
-    if (raw > in->inner_cap) {
-        uint8_t *b = realloc(in->inner, raw);
-        if (!b) {
-            in->nomem = 1;
-            return 1;
-        }
-        in->inner = b;
-        in->inner_cap = raw;
+    /* The claim is checked against the segment's bound (its header's segment size; the
+     * format's largest when the header is damaged or skipped) before anything is allocated. */
+    uint64_t limit = ls_container_limit(c->f->scan.header_state == 0 ? c->f->scan.header.segment_size : 0);
+    char why[160];
+    int rc = ls_container_expand(cr->value, cr->value_len, raw, limit, &in->inner, &in->inner_cap, why, sizeof why);
+    if (rc == LS_E_NOMEM) {
+        in->nomem = 1;
+        return 1;
     }
-    if (ls_decompress(cr->value, cr->value_len, in->inner, raw) != LS_OK) {
-        record_problem(c, coff, lsn, frame_off, "zstd container does not decompress to its stated length");
+    if (rc != LS_OK) {
+        record_problem(c, coff, lsn, frame_off, why);
         return 0;
     }
     size_t pos = 0;
     for (uint32_t i = 0; i < count; i++) {
         ls_record r;
         size_t used;
-        int rc = ls_record_decode(in->inner + pos, raw - pos, &r, &used);
+        rc = ls_record_decode(in->inner + pos, raw - pos, &r, &used);
         if (rc != LS_FMT_OK || r.type == LS_RECORD_TYPE_ZSTD_BATCH) {
             char what[120];
             snprintf(what, sizeof what, "item %u of the zstd container: %s", i,

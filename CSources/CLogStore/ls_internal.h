@@ -17,6 +17,13 @@
 #define LS_PREWRITE_CHUNK (1u << 20)
 /* Bytes every segment keeps free for its seal frame. */
 #define LS_SEAL_FRAME_SIZE (LS_FRAME_HEADER_SIZE + LS_SEAL_BODY_SIZE)
+
+/* Largest stored body one frame can have in a segment of this size: an otherwise empty segment
+ * (header, this frame, the seal). Segment sizes are multiples of 8, so the frame's padding never
+ * needs more than this leaves. ls_log_append bounds one append by it. */
+static inline uint64_t ls_max_frame_body(uint64_t segment_size) {
+    return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE;
+}
 #define LS_MIN_SEGMENT_SIZE (64u * 1024u)
 /* Largest segment: a frame body's length is a u32, and a segment must hold its frame. */
 #define LS_MAX_SEGMENT_SIZE (1ull << 30)
@@ -241,6 +248,8 @@ struct ls_log {
     uint64_t active_seq;
     uint64_t active_off;
     int active_header_written;
+    int active_unwritten;  /* the active segment was only preallocated, not zero-filled (the first
+                              segment of a fresh store): its every fdatasync also converts extents */
 
     /* ---- the preparer: guarded by prep_mu ---- */
     pthread_mutex_t prep_mu;
@@ -377,8 +386,26 @@ int ls_segment_scan_opts(ls_io *io, int fd, const char *path, uint64_t expected_
 /* Compresses src into a new op payload; returns the compressed size or 0 if it did not shrink. */
 size_t ls_compress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, int level, int *zerr);
 size_t ls_compress_bound(size_t len);
-/* Decompresses exactly raw_len bytes; returns 0 or LS_E_COMPRESS. */
+/* Decompresses exactly raw_len bytes into dst; returns 0 or LS_E_COMPRESS. No bound of its own:
+ * readers use ls_container_expand (the fuzz harnesses use this one as a reference). */
 int ls_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t raw_len);
+/* Largest uncompressed length a zstd container may state in a segment whose header gives
+ * `segment_size`: what ls_log_append lets one append hold there (ls_max_frame_body). A size outside LS_MIN/MAX_SEGMENT_SIZE (a
+ * damaged or missing header: pass 0) counts as LS_MAX_SEGMENT_SIZE. Below 2^30, so below the
+ * u32 of the container's key. */
+uint64_t ls_container_limit(uint64_t segment_size);
+/*
+ * Expands a container's zstd value src[0..len), whose key states raw_len uncompressed bytes,
+ * into *buf (capacity *cap; when smaller than raw_len it is freed and replaced by exactly
+ * raw_len bytes: never grown past a claim that passed the checks). Before allocating, it
+ * refuses a raw_len above `limit` (ls_container_limit of the segment), too small for one
+ * record, above what len bytes of zstd can expand to, or other than the content size the zstd
+ * frame header states; then the data must decompress to exactly raw_len bytes.
+ * Returns LS_OK; LS_E_CORRUPT (the container is damaged) or LS_E_NOMEM (*buf NULL, *cap 0),
+ * with why[0..why_cap) saying what was wrong.
+ */
+int ls_container_expand(const uint8_t *src, size_t len, uint32_t raw_len, uint64_t limit, uint8_t **buf, size_t *cap,
+                        char *why, size_t why_cap);
 
 /* ---- recovery (ls_recovery.c) ---- */
 int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err);

@@ -42,12 +42,6 @@ void ls_log_config_init(ls_log_config *cfg) {
     cfg->manifest_max_bytes = LS_DEFAULT_MANIFEST_MAX_BYTES;
 }
 
-/* Largest stored body one frame can have in a segment of this size (segment sizes are
- * multiples of 8, so the frame's padding never needs more than this leaves). */
-static uint64_t max_body(uint64_t segment_size) {
-    return segment_size - LS_SEGMENT_HEADER_SIZE - LS_SEAL_FRAME_SIZE - LS_FRAME_HEADER_SIZE;
-}
-
 /* Grows the segment array; seg_mu held. */
 static int grow_segments(ls_log *log) {
     if (log->nsegs < log->cap_segs) return 0;
@@ -137,7 +131,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
         return ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
     }
     log->cfg = *cfg;
-    uint64_t body_cap = max_body(cfg->segment_size);
+    uint64_t body_cap = ls_max_frame_body(cfg->segment_size);
     if (log->cfg.commit_max_bytes > body_cap) log->cfg.commit_max_bytes = body_cap;
     snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
     log->cfg.dir = log->dir;
@@ -177,12 +171,13 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
          * the previous writer had prepared ahead, if recovery kept it (renamed: already zero-filled,
          * and no 64 MiB to delete), else a new file, only preallocated, never zero-filled: writing
          * segment_size bytes here would add hundreds of milliseconds to every open (measured:
-         * `logstore bench open`), for a slightly cheaper fdatasync in this one segment. The
-         * preparer zero-fills the following ones. */
+         * `logstore bench open`). The preparer zero-fills the following ones, and the writer
+         * leaves a preallocated-only segment as soon as one is ready (docs/FORMAT.md §6.3). */
         ls_prepared first;
         rc = log->have_spare ? ls_segment_adopt(log, log->prep_next_seq, &first, err)
                              : ls_segment_prepare(log, log->prep_next_seq, 0, &first, err);
         if (rc == LS_OK) {
+            log->active_unwritten = !log->have_spare && !log->cfg.no_prewrite;
             log->active_fd = first.fd;
             log->active_seq = first.seq;
             log->prep_next_seq = first.seq + 1;
@@ -304,7 +299,7 @@ static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t
 
 int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
     uint64_t raw;
-    int rc = validate_records(records, count, max_body(log->cfg.segment_size), &raw, err);
+    int rc = validate_records(records, count, ls_max_frame_body(log->cfg.segment_size), &raw, err);
     if (rc != LS_OK) return rc;
     ls_op *op;
     rc = make_op(log, records, count, raw, &op, err);

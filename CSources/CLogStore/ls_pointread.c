@@ -106,18 +106,25 @@ static int read_corrupt(ls_log *log, uint64_t seq, uint64_t off, const char *wha
                          seq, off, what);
 }
 
-/* Expands the container `c` and hands its item-th record to fn. */
-static int read_container_item(ls_log *log, const ls_location *loc, const ls_record *c, ls_read_fn fn, void *ctx,
-                               ls_error *err) {
+/* Expands the container `c` of the mapped segment `m` and hands its item-th record to fn. */
+static int read_container_item(ls_log *log, const ls_mapping *m, const ls_location *loc, const ls_record *c,
+                               ls_read_fn fn, void *ctx, ls_error *err) {
     if (c->key_len != LS_ZSTD_BATCH_KEY_SIZE) return read_corrupt(log, loc->segment_seq, loc->offset, "bad zstd container key", err);
     uint32_t count = ls_get_u32(c->key), raw = ls_get_u32(c->key + 4);
     if (loc->item >= count)
         return ls_err_set(err, LS_E_INVALID, EINVAL, log->dir, "item %u of a container of %u records", loc->item, count);
-    uint8_t *plain = malloc(raw ? raw : 1);
-    if (!plain) return ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
-    int rc = LS_OK;
-    if (ls_decompress(c->value, c->value_len, plain, raw) != LS_OK) {
-        rc = read_corrupt(log, loc->segment_seq, loc->offset, "zstd container does not decompress", err);
+    /* The stated size is bounded by what one append can hold in this segment (the size its
+     * header gives; the mapping holds it: loc->offset >= 64 is inside) before it is allocated. */
+    ls_segment_header h;
+    uint64_t limit = ls_container_limit(ls_segment_header_decode(m->addr, &h) == LS_FMT_OK ? h.segment_size : 0);
+    uint8_t *plain = NULL;
+    size_t cap = 0;
+    char why[160];
+    int rc = ls_container_expand(c->value, c->value_len, raw, limit, &plain, &cap, why, sizeof why);
+    if (rc == LS_E_NOMEM) {
+        rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "%s", why);
+    } else if (rc != LS_OK) {
+        rc = read_corrupt(log, loc->segment_seq, loc->offset, why, err);
     } else {
         size_t pos = 0, used = 0;
         ls_record d;
@@ -152,7 +159,7 @@ int ls_log_read_at(ls_log *log, const ls_location *loc, ls_read_fn fn, void *ctx
             } else if (loc->item != LS_LOCATION_PLAIN) {
                 if (d.type != LS_RECORD_TYPE_ZSTD_BATCH)
                     rc = read_corrupt(log, loc->segment_seq, loc->offset, "expected a zstd container record", err);
-                else rc = read_container_item(log, loc, &d, fn, ctx, err);
+                else rc = read_container_item(log, m, loc, &d, fn, ctx, err);
             } else if (d.type == LS_RECORD_TYPE_ZSTD_BATCH) {
                 rc = read_corrupt(log, loc->segment_seq, loc->offset, "unexpected zstd container record", err);
             } else {

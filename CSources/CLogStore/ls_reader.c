@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ struct ls_reader {
     uint32_t left_in_frame; /* logical records of the frame not yet returned */
     uint8_t *inner;         /* an expanded zstd container */
     size_t inner_cap;
+    uint64_t container_limit; /* largest stated size of a container in segs[idx]; 0: not read yet */
     uint32_t inner_len, inner_pos, inner_left;
     uint64_t next_lsn;
     uint64_t frame_off;
@@ -103,6 +105,7 @@ static int open_segment(ls_reader *r, ls_error *err) {
     }
     r->fd = fd;
     r->off = LS_SEGMENT_HEADER_SIZE;
+    r->container_limit = 0;
     return LS_OK;
 }
 
@@ -185,20 +188,40 @@ static int load_frame(ls_reader *r, ls_error *err) {
     }
 }
 
-/* Expands a zstd container record into r->inner. */
-static int open_container(ls_reader *r, const ls_record *c, ls_error *err) {
+/*
+ * The largest size a container of the current segment may state (ls_container_limit of the
+ * segment size its header gives). Read when the segment's first container is met: through the
+ * mapping, or with one pread (the window's buffer holds the current frame's neighbourhood). A
+ * header that cannot be read or decoded gives the format's largest bound; its damage is
+ * recovery's to report.
+ */
+static uint64_t segment_container_limit(ls_reader *r) {
+    uint8_t copy[LS_SEGMENT_HEADER_SIZE];
+    const uint8_t *hdr = NULL;
+    if (ls_window_stable(&r->win)) {
+        int rc;
+        hdr = ls_window_get(&r->win, 0, LS_SEGMENT_HEADER_SIZE, &rc);
+    } else if (ls_io_read_full(r->log->io, r->fd, copy, sizeof copy, 0) == (ssize_t)sizeof copy) {
+        hdr = copy;
+    }
+    ls_segment_header h;
+    return ls_container_limit(hdr && ls_segment_header_decode(hdr, &h) == LS_FMT_OK ? h.segment_size : 0);
+}
+
+/* Expands a zstd container record (at file offset `off`) into r->inner. */
+static int open_container(ls_reader *r, const ls_record *c, uint64_t off, ls_error *err) {
     if (c->key_len != LS_ZSTD_BATCH_KEY_SIZE) return reader_corrupt(r, r->frame_off, "bad zstd container key", err);
     uint32_t count = ls_get_u32(c->key), raw = ls_get_u32(c->key + 4);
     if (count == 0 || count > r->left_in_frame)
         return reader_corrupt(r, r->frame_off, "zstd container record count disagrees with its frame", err);
-    if (raw > r->inner_cap) {
-        uint8_t *b = realloc(r->inner, raw);
-        if (!b) return ls_err_set(err, LS_E_NOMEM, ENOMEM, r->segs[r->idx].path, "out of memory");
-        r->inner = b;
-        r->inner_cap = raw;
+    if (!r->container_limit) r->container_limit = segment_container_limit(r);
+    char why[160], what[200];
+    int rc = ls_container_expand(c->value, c->value_len, raw, r->container_limit, &r->inner, &r->inner_cap, why, sizeof why);
+    if (rc == LS_E_NOMEM) return ls_err_set(err, LS_E_NOMEM, ENOMEM, r->segs[r->idx].path, "%s", why);
+    if (rc != LS_OK) {
+        snprintf(what, sizeof what, "record at offset %" PRIu64 ": %s", off, why);
+        return reader_corrupt(r, r->frame_off, what, err);
     }
-    if (ls_decompress(c->value, c->value_len, r->inner, raw) != LS_OK)
-        return reader_corrupt(r, r->frame_off, "zstd container does not decompress", err);
     r->inner_len = raw;
     r->inner_pos = 0;
     r->inner_left = count;
@@ -240,7 +263,7 @@ static int next_in_frame(ls_reader *r, ls_record *d, ls_error *err) {
         r->body_pos += (uint32_t)used;
         r->container_off = record_off;
         r->container_item = 0;
-        int rc = open_container(r, d, err);
+        int rc = open_container(r, d, record_off, err);
         if (rc != LS_OK) return rc;
     }
 }

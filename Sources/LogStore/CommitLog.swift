@@ -65,6 +65,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.manifest_max_bytes = configuration.manifestMaxBytes
         config.io = io
         config.on_complete = commitLogCompletion
+        config.on_batch_done = commitLogBatchDone
         config.on_complete_ctx = Unmanaged.passUnretained(completionContext).toOpaque()
         var info = ls_recovery_info()
         var error = ls_error()
@@ -348,11 +349,20 @@ extension ls_record {
     }
 }
 
-/// Learns the outcome of one append on the C writer thread, in LSN order. Subclasses must not
-/// block for long: every later append's completion waits behind this one.
+/// Learns the outcome of one append on the C writer thread, in LSN order, in two steps:
+/// ``complete(_:directory:)`` for every append of a durable write first, then ``resume()`` for
+/// each. Waking a caller inside `complete` would let it run, and take the locks later
+/// completions of the same batch still hold, while they run; with the two steps every
+/// index or group state is updated before the first caller wakes. Subclasses must not block
+/// for long: every later append's completion waits behind this one.
 class AppendWaiter {
-    /// Called exactly once, on the writer thread. `directory` names the log for errors.
+    /// Called exactly once, on the writer thread: records the outcome (the caller must not
+    /// see it yet). `directory` names the log for errors.
     func complete(_ result: borrowing ls_append_result, directory: String) {}
+
+    /// Called exactly once, on the writer thread, after ``complete(_:directory:)`` of every
+    /// append of the batch: wakes the caller.
+    func resume() {}
 }
 
 extension LogError {
@@ -365,6 +375,8 @@ extension LogError {
 /// Carries one suspended append from the C writer thread back to its task.
 private final class ContinuationWaiter: AppendWaiter {
     let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
+    /// Set by `complete`, read by `resume`; both run on the writer thread.
+    private var outcome: Result<ClosedRange<LSN>, LogError>?
 
     init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>) {
         self.continuation = continuation
@@ -372,18 +384,37 @@ private final class ContinuationWaiter: AppendWaiter {
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            continuation.resume(returning: .success(result.first_lsn...(result.first_lsn + UInt64(result.record_count) - 1)))
+            outcome = .success(result.first_lsn...(result.first_lsn + UInt64(result.record_count) - 1))
         } else {
-            continuation.resume(returning: .failure(LogError(completion: result, directory: directory)))
+            outcome = .failure(LogError(completion: result, directory: directory))
         }
     }
+
+    override func resume() { continuation.resume(returning: outcome!) }
 }
 
-/// What every completion of one log shares (its directory, for error messages).
-private final class CompletionContext: Sendable {
+/// What every completion of one log shares: its directory (for error messages) and the
+/// waiters of the batch being completed, to resume once all of them completed.
+private final class CompletionContext: @unchecked Sendable {
     let directory: String
+    /// Touched only on the writer thread (the C writer calls both callbacks from it), which is
+    /// why this class is `@unchecked Sendable`.
+    private var completed: [AppendWaiter] = []
 
-    init(directory: String) { self.directory = directory }
+    init(directory: String) {
+        self.directory = directory
+        completed.reserveCapacity(1024)
+    }
+
+    func complete(_ waiter: AppendWaiter, _ result: borrowing ls_append_result) {
+        waiter.complete(result, directory: directory)
+        completed.append(waiter)
+    }
+
+    func resumeAll() {
+        for waiter in completed { waiter.resume() }
+        completed.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Called by the writer thread once per append, in LSN order. Resuming a continuation only
@@ -392,8 +423,12 @@ private func commitLogCompletion(
     _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ result: UnsafePointer<ls_append_result>?
 ) {
     let waiter = Unmanaged<AppendWaiter>.fromOpaque(user!).takeRetainedValue()
-    let shared = Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue()
-    waiter.complete(result!.pointee, directory: shared.directory)
+    Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().complete(waiter, result!.pointee)
+}
+
+/// Called by the writer thread after the completions of one batch: wakes their callers.
+private func commitLogBatchDone(_ context: UnsafeMutableRawPointer?) {
+    Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().resumeAll()
 }
 
 /// The closure of one point read, reached from C through a context pointer.

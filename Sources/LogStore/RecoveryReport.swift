@@ -133,3 +133,76 @@ public struct SegmentInfo: Sendable, Equatable {
     /// The file's path (`<root>/segments/seg-<writer>-<seq>.log`).
     public let path: String
 }
+
+/// A Raft group whose log recovery had to cut: a Raft record of the group could not follow the
+/// records before it (an entry outside the group's `firstIndex ... lastIndex + 1`, or a suffix
+/// truncation below `firstIndex - 1`), almost always because damage that
+/// ``LogConfiguration/RecoveryMode/salvage`` skipped held earlier records of the group. Listed in ``StoreRecoveryReport/raftGroupsCut``;
+/// docs/RAFT.md §6.1 has the rules.
+///
+/// **The group's log lost entries.** Entries after ``lastIndexKept`` that the damage held are
+/// gone, and so are the later entries that depended on them (``droppedRecords``). Some of them
+/// may have been committed, and this node may have acknowledged them to a leader. A Raft node
+/// whose log lost acknowledged entries must not take part in elections or commit decisions as if
+/// it still had them: treat the replica as failed (remove it from the group and add it back
+/// empty, or restore it from a snapshot of a healthy replica) rather than letting it vote.
+/// ``commitPastLastIndex`` says when the hard state proves committed entries are missing;
+/// false does not prove that none are.
+public struct RaftGroupCut: Sendable, Equatable {
+    /// The group.
+    public let group: RaftGroupID
+    /// The group's last index when its first record that could not follow was met: its entries
+    /// up to this index are as written (0 when it held none).
+    public let lastIndexKept: UInt64
+    /// The index of the first entry record dropped (the entries from ``lastIndexKept`` + 1 up to
+    /// before it were presumably in the damage); `nil` if no entry record was dropped (only a
+    /// truncation that could not follow).
+    public let firstDroppedIndex: UInt64?
+    /// The LSN of the first record of the group dropped.
+    public let firstDroppedLSN: LSN
+    /// The segment file holding the first record dropped.
+    public let firstDroppedPath: String
+    /// The byte offset in ``firstDroppedPath`` of that record (or of the zstd container holding it).
+    public let firstDroppedOffset: UInt64
+    /// Raft records of the group dropped (entries, and suffix truncations that referred to lost
+    /// entries). Hard states, prefix truncations, snapshot markers and removals are never dropped.
+    public let droppedRecords: UInt64
+    /// Whether skipped damage (a range this open or an earlier salvage skipped) came before the
+    /// first record dropped. False means a record that cannot follow without any damage to
+    /// explain it (a foreign or buggy writer): only salvage cuts those; other modes refuse.
+    public let followsSkippedDamage: Bool
+    /// Whether a later record re-based the group after its last drop (an entry at most at
+    /// ``lastIndexKept`` + 1, written after the damage, for example by a salvage open's
+    /// appends; a suffix truncation at or below its last index; the group's removal), so its
+    /// log after recovery no longer depends on the dropped records. Entries lost by the cut
+    /// were still lost at the time: the warning above stands for what the node acknowledged.
+    public let rebased: Bool
+    /// The group's last index after recovery (``lastIndexKept`` unless later records applied).
+    public let lastIndex: UInt64
+    /// The commit index of the group's newest hard state replayed (hard states are never
+    /// dropped, nor changed by recovery).
+    public let commit: UInt64
+
+    /// True when the hard state's commit index is past the group's last index after recovery:
+    /// entries the group knew committed are missing from its log.
+    public var commitPastLastIndex: Bool { commit > lastIndex }
+
+    /// Creates a cut. Used by the library; public so callers can build expected values in tests.
+    public init(
+        group: RaftGroupID, lastIndexKept: UInt64, firstDroppedIndex: UInt64?, firstDroppedLSN: LSN,
+        firstDroppedPath: String, firstDroppedOffset: UInt64, droppedRecords: UInt64, followsSkippedDamage: Bool,
+        rebased: Bool, lastIndex: UInt64, commit: UInt64
+    ) {
+        self.group = group
+        self.lastIndexKept = lastIndexKept
+        self.firstDroppedIndex = firstDroppedIndex
+        self.firstDroppedLSN = firstDroppedLSN
+        self.firstDroppedPath = firstDroppedPath
+        self.firstDroppedOffset = firstDroppedOffset
+        self.droppedRecords = droppedRecords
+        self.followsSkippedDamage = followsSkippedDamage
+        self.rebased = rebased
+        self.lastIndex = lastIndex
+        self.commit = commit
+    }
+}

@@ -239,6 +239,38 @@ struct OpenPathTests {
         try again.close()
     }
 
+    @Test("a fresh log leaves its preallocated-only first segment early, once a zero-filled one is ready")
+    func leavesUnwrittenFirstSegment() async throws {
+        let dir = TemporaryDirectory()
+        // Large enough that the writer leaves early (at least 4 MiB of room must remain).
+        let config = smallSegments(segmentSize: 8 << 20)
+        let log = try CommitLog.open(directory: dir.logPath, configuration: config)
+        var appended: [[UInt8]] = []
+        // Appends go on until the preparer's zero-filled segment is ready and the writer moved
+        // to it (a few milliseconds for 8 MiB; the bound only stops a broken build).
+        for s in 0..<5000 where log.statistics.rotations == 0 {
+            let value = testValue(writer: 0, seq: s)
+            _ = try await log.append(LogRecord(value: value))
+            appended.append(value)
+            if s % 10 == 9 { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(log.statistics.rotations == 1, "the writer never left the preallocated-only segment")
+        let first = try #require(log.segments.first)
+        #expect(first.sealed)
+        #expect(first.end < 4 << 20, "the first segment was sealed at \(first.end), not early")
+        // Later appends go to the zero-filled segment; no more early rotations.
+        for s in 0..<200 {
+            let value = testValue(writer: 1, seq: s)
+            _ = try await log.append(LogRecord(value: value))
+            appended.append(value)
+        }
+        #expect(log.statistics.rotations == 1)
+        try log.close()
+        let again = try CommitLog.open(directory: dir.logPath, configuration: config)
+        #expect(try again.readAll().map(\.record.value) == appended)
+        try again.close()
+    }
+
     @Test("hashing once and upserting or removing with the hash is the same as the plain calls")
     func keyIndexWithHashes() {
         var plain = KeyIndex()

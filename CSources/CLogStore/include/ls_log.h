@@ -75,6 +75,15 @@ typedef struct ls_append_result {
  */
 typedef void (*ls_completion_fn)(void *ctx, void *user, const ls_append_result *result);
 
+/*
+ * Optional: called on the writer thread after the completions of one batch (every append
+ * written by one durable write, or failed together). A caller can do its bookkeeping in
+ * ls_completion_fn and wake its waiters here, all at once: waking each waiter inside its
+ * completion lets it run (and contend for the caller's locks) while later completions of
+ * the same batch still hold them.
+ */
+typedef void (*ls_batch_done_fn)(void *ctx);
+
 /* What ls_log_open does about damaged data (docs/FORMAT.md §7.5). */
 typedef enum ls_recovery_mode {
     LS_RECOVERY_STRICT = 0,        /* cut a torn tail of the newest segment; any other damage refuses
@@ -107,6 +116,7 @@ typedef struct ls_log_config {
     ls_io *io;                   /* optional I/O seam (not owned); NULL = real I/O per `backend` */
     ls_completion_fn on_complete;
     void *on_complete_ctx;
+    ls_batch_done_fn on_batch_done; /* optional (NULL = none); gets on_complete_ctx */
     ls_recovery_mode recovery_mode; /* what open does about damage (default LS_RECOVERY_STRICT) */
     uint64_t manifest_max_bytes; /* rewrite manifest/manifest.log once it passes this size (default
                                     1 MiB; also at least twice its size after the last rewrite) */

@@ -80,6 +80,19 @@ final class ByteBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchec
         state.pointee.insert(value, for: key, bytes: bytes)
     }
 
+    /// Inserts every `(key, value)` of `items` as ``insert(_:for:bytes:)`` does, in order, with
+    /// `cost(value)` as its bytes, under one acquisition of the lock.
+    func insert(contentsOf items: [(key: Key, value: Value)], cost: (Value) -> Int) {
+        guard isEnabled, !items.isEmpty else { return }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        for item in items {
+            let bytes = cost(item.value)
+            precondition(bytes >= 0, "a cache entry cannot cost negative bytes")
+            state.pointee.insert(item.value, for: item.key, bytes: bytes)
+        }
+    }
+
     /// Drops the entry of `key`, if any (not counted as an eviction).
     func remove(_ key: Key) {
         guard isEnabled else { return }

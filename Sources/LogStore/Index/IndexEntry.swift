@@ -17,6 +17,12 @@ struct RecordLocation: Hashable, Sendable {
         self.offset = offset
         self.item = item
     }
+
+    /// One combine of the three fields folded together instead of three: caches hash a
+    /// location per entry read or written (256 per append of 256 Raft entries).
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(offset ^ (segment &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(item) << 40))
+    }
 }
 
 /// What the index knows about the current value of one key.

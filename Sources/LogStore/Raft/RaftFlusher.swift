@@ -184,25 +184,24 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
         try await wait(for: ticket)
     }
 
-    /// A flushed batch is durable (writer thread, log order).
-    fileprivate func completed(groups: [RaftGroup], ticket: UInt64, payload: Int) {
+    /// A flushed batch is durable (writer thread, log order): updates the groups and the
+    /// flusher; returns the callers to wake, which the caller wakes once the batch completed.
+    fileprivate func completed(groups: [RaftGroup], ticket: UInt64, payload: Int) -> FlushWakeups {
+        var wakeups = FlushWakeups()
         for group in groups {
-            let ready = group.lock.withWriteLock { group.oldestWriteDurable() }
-            for waiter in ready { waiter.resume(returning: .success(())) }
+            wakeups.durable += group.lock.withWriteLock { group.oldestWriteDurable() }
         }
-        var ready: [UnsafeContinuation<Result<Void, StoreError>, Never>] = []
-        let room = lock.withWriteLock { () -> [UnsafeContinuation<Result<Bool, StoreError>, Never>] in
+        wakeups.room = lock.withWriteLock { () -> [UnsafeContinuation<Result<Bool, StoreError>, Never>] in
             durableTicket = ticket
             unflushedBytes -= payload
             ticketWaiters.removeAll { waiter in
                 guard waiter.ticket <= ticket else { return false }
-                ready.append(waiter.continuation)
+                wakeups.durable.append(waiter.continuation)
                 return true
             }
             return grantRoom()
         }
-        for waiter in ready { waiter.resume(returning: .success(())) }
-        for waiter in room { waiter.resume(returning: .success(false)) }
+        return wakeups
     }
 
     /// A flushed batch failed: the store is failed, and nothing queued will become durable.
@@ -228,12 +227,25 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     }
 }
 
+/// The callers one durable flush wakes: durability waiters, and writers waiting for room.
+private struct FlushWakeups {
+    var durable: [UnsafeContinuation<Result<Void, StoreError>, Never>] = []
+    var room: [UnsafeContinuation<Result<Bool, StoreError>, Never>] = []
+
+    func resume() {
+        for waiter in durable { waiter.resume(returning: .success(())) }
+        for waiter in room { waiter.resume(returning: .success(false)) }
+    }
+}
+
 /// Completes one MemFirst flush on the log's writer thread.
 private final class FlushWaiter: AppendWaiter {
     let flusher: RaftFlusher
     let groups: [RaftGroup]
     let ticket: UInt64
     let payload: Int
+    /// Set by `complete`, used by `resume`; both run on the writer thread.
+    private var wakeups = FlushWakeups()
 
     init(flusher: RaftFlusher, groups: [RaftGroup], ticket: UInt64, payload: Int) {
         self.flusher = flusher
@@ -244,11 +256,13 @@ private final class FlushWaiter: AppendWaiter {
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            flusher.completed(groups: groups, ticket: ticket, payload: payload)
+            wakeups = flusher.completed(groups: groups, ticket: ticket, payload: payload)
         } else {
             flusher.failed(StoreError(LogError(completion: result, directory: directory)))
         }
     }
+
+    override func resume() { wakeups.resume() }
 }
 
 extension RaftLog {

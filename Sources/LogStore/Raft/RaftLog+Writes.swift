@@ -215,12 +215,14 @@ extension RaftLog {
         // would delay the next group commit): a leader reads back what it just appended to send
         // it to followers. A reader that comes first simply misses and reads the segment.
         guard cache.isEnabled else { return }
+        var written: [(key: RecordLocation, value: [UInt8])] = []
+        written.reserveCapacity(locations.count)
         var record = 0
         for (_, mutations) in parts {
             for mutation in mutations {
                 if case .entries(let entries) = mutation {
                     for entry in entries {
-                        cache.insert(entry.payload, for: locations[record], bytes: cache.cost(of: entry.payload))
+                        written.append((locations[record], entry.payload))
                         record += 1
                     }
                 } else {
@@ -228,6 +230,7 @@ extension RaftLog {
                 }
             }
         }
+        cache.insert(contentsOf: written, cost: cache.cost(of:))
     }
 
     /// A DiskFirst write is durable: applies it to the groups (writer thread, LSN order) and
@@ -322,11 +325,16 @@ private final class DiskFirstWaiter: AppendWaiter {
         self.continuation = continuation
     }
 
+    /// Set by `complete`, read by `resume`; both run on the writer thread.
+    private var outcome: Result<[RecordLocation], StoreError>?
+
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            continuation.resume(returning: .success(raft.applyDurable(parts, batch: batch, result: result)))
+            outcome = .success(raft.applyDurable(parts, batch: batch, result: result))
         } else {
-            continuation.resume(returning: .failure(StoreError(LogError(completion: result, directory: directory))))
+            outcome = .failure(StoreError(LogError(completion: result, directory: directory)))
         }
     }
+
+    override func resume() { continuation.resume(returning: outcome!) }
 }

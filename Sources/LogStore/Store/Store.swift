@@ -379,8 +379,15 @@ struct PreparedWrite: Sendable {
     let id: UInt16
     let key: [UInt8]
     let value: [UInt8]?
+    let pendingKey: PendingWrites.Key
 
-    var pendingKey: PendingWrites.Key { PendingWrites.Key(namespace: id, key: key) }
+    init(namespace: Namespace, id: UInt16, key: [UInt8], value: [UInt8]?) {
+        self.namespace = namespace
+        self.id = id
+        self.key = key
+        self.value = value
+        pendingKey = PendingWrites.Key(namespace: id, key: key)
+    }
 }
 
 /// A version condition ready to check.
@@ -398,6 +405,9 @@ private final class WriteWaiter: AppendWaiter {
     let store: Store
     let writes: [PreparedWrite]
     let continuation: UnsafeContinuation<Store.Attempt, Never>
+    /// Set by `complete`, used by `resume`; both run on the writer thread.
+    private var outcome: Store.Attempt = .retry
+    private var woken: [UnsafeContinuation<Store.Attempt, Never>] = []
 
     init(store: Store, writes: [PreparedWrite], continuation: UnsafeContinuation<Store.Attempt, Never>) {
         self.store = store
@@ -406,14 +416,18 @@ private final class WriteWaiter: AppendWaiter {
     }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
-        let ready = store.finish(writes, result: result)
+        woken = store.finish(writes, result: result)
         if result.status == 0 {
             let first = result.first_lsn
-            continuation.resume(returning: .done(.success((0..<writes.count).map { Version(lsn: first + UInt64($0)) })))
+            outcome = .done(.success((0..<writes.count).map { Version(lsn: first + UInt64($0)) }))
         } else {
-            continuation.resume(returning: .done(.failure(StoreError(LogError(completion: result, directory: directory)))))
+            outcome = .done(.failure(StoreError(LogError(completion: result, directory: directory))))
         }
-        for waiter in ready { waiter.resume(returning: .retry) }
+    }
+
+    override func resume() {
+        continuation.resume(returning: outcome)
+        for waiter in woken { waiter.resume(returning: .retry) }
     }
 }
 

@@ -14,6 +14,20 @@ public struct StoreRecoveryReport: Sendable {
     public let otherRecords: UInt64
     /// Nanoseconds spent replaying the log into the index.
     public let replayNanoseconds: UInt64
+    /// Raft groups whose log recovery cut, by group id: a Raft record of the group could not
+    /// follow the records before it, because damage that salvage skipped (at this open or an
+    /// earlier one) held records of the group (or, in salvage mode only, for no reason the log
+    /// shows). Those groups **lost entries**; a Raft node must not vote or count itself in a
+    /// quorum as if it had them (see ``RaftGroupCut``, docs/RAFT.md §6.1). Empty when nothing
+    /// was cut. Damage can also lose the tail of a group's log (or a hard state) without any
+    /// later record showing it: after an open that skipped damage (``RecoveryReport/dropped``
+    /// of ``log``, or an earlier salvage), treat every Raft group as suspect.
+    public let raftGroupsCut: [RaftGroupCut]
+    /// Raft groups whose newest hard state's commit index is past their last index after
+    /// recovery, by group id: entries the group knew committed are missing (the hard state
+    /// is reported, not changed). A Raft library never saves such a state, so outside damage
+    /// this is empty.
+    public let raftGroupsCommitPastLastIndex: [RaftGroupID]
 }
 
 /// Rebuilds the key index by replaying the log from its first record: each put sets its
@@ -36,6 +50,7 @@ enum StoreRecovery {
         let start = ContinuousClock.now
         let reader: CommitLogReader
         do { reader = try log.makeReader(from: 1) } catch { throw StoreError(error) }
+        raft.configure(mode: log.configuration.recoveryMode, segments: log.segments)
         let records = UnsafeMutableBufferPointer<ls_read_record>.allocate(capacity: batchSize)
         defer { records.deallocate() }
         let group = UnsafeMutableBufferPointer<PendingWrite>.allocate(capacity: lookahead)
@@ -58,7 +73,8 @@ enum StoreRecovery {
         let nanos = UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
         return StoreRecoveryReport(
             log: log.recovery, recordsReplayed: replay.replayed, keys: index.count, namespaces: namespaces.all.count,
-            otherRecords: replay.other, replayNanoseconds: nanos)
+            otherRecords: replay.other, replayNanoseconds: nanos, raftGroupsCut: raft.groupsCut,
+            raftGroupsCommitPastLastIndex: raft.groupsCommitPastLastIndex)
     }
 
     /// A put or delete decoded and hashed, waiting to be applied.
@@ -71,13 +87,17 @@ enum StoreRecovery {
         var entry: IndexEntry?
     }
 
-    /// The state of one replay: counters and the namespace of the previous record.
+    /// The state of one replay: counters, the namespace and LSN of the previous record.
     struct Replay {
         let namespaces: NamespaceTable
         let raft: RaftRecovery
         var replayed: UInt64 = 0
         var other: UInt64 = 0
         var last = LastNamespace()
+        /// The previous record's LSN (0 before the first). LSNs are dense except across a
+        /// skip range (damage that salvage skipped, FORMAT.md §5): a jump tells the Raft
+        /// recovery that records may be missing.
+        var previousLSN: LSN = 0
 
         init(namespaces: NamespaceTable, raft: RaftRecovery) {
             self.namespaces = namespaces
@@ -113,6 +133,8 @@ enum StoreRecovery {
         /// The put or delete `record` is, hashed and with its slot prefetched; nil for a record of
         /// another type (a Raft record goes to the Raft log's recovery, others are counted).
         private mutating func decode(_ record: ls_read_record, index: borrowing KeyIndex) throws(StoreError) -> PendingWrite? {
+            if record.lsn != previousLSN &+ 1 { raft.noteSkippedDamage(before: record.lsn) }
+            previousLSN = record.lsn
             guard let type = RecordType(rawValue: record.type) else {
                 other += 1
                 return nil
