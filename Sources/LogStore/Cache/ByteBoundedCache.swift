@@ -10,7 +10,7 @@ import Synchronization
 /// finds its entry makes it the most recently used. A capacity of 0 disables the cache: every
 /// lookup is a miss, nothing is stored, and no lock is taken.
 ///
-/// Every operation is O(1) (see ``LRUCacheState``): a hash map from key to slot, and a doubly
+/// Every operation is O(1) (see ``LRUCacheState``): a hash table from key to slot, and a doubly
 /// linked recency list threaded through the slots of one array, so entries need no allocation
 /// of their own.
 ///
@@ -18,7 +18,7 @@ import Synchronization
 /// ThreadSanitizer understands) guards the state; lookups take it too, since a hit reorders the
 /// recency list. Evicted values are released with the mutex held, so a `Value` whose deinit
 /// uses the same cache would deadlock.
-final class ByteBoundedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendable {
     // safe: `state` is only touched with `mutex` held; `disabledMisses` is atomic.
 
     /// The most bytes the entries may be charged together; 0 when the cache is disabled.
@@ -141,7 +141,7 @@ extension ByteBoundedCache where Value == [UInt8] {
 /// The entries, byte count and counters of a ``ByteBoundedCache``, with its replacement policy,
 /// LRU. Not thread-safe: the cache calls it with its mutex held.
 ///
-/// A hash map takes a key to its slot in `slots`; the slots also form a doubly linked list in
+/// A ``SlotTable`` takes a key's hash to its slot in `slots`; the slots also form a doubly linked list in
 /// recency order (links are slot indices), and freed slots a free list, so inserting or
 /// evicting allocates nothing once the arrays have grown.
 ///
@@ -149,11 +149,13 @@ extension ByteBoundedCache where Value == [UInt8] {
 /// was hit, is leaving; which entry to evict). A scan-resistant policy (S3-FIFO, W-TinyLFU;
 /// DESIGN §8) would replace those and add its own per-slot state (frequency bits, queue
 /// membership); storage, byte accounting and locking stay as they are.
-struct LRUCacheState<Key: Hashable, Value> {
+struct LRUCacheState<Key: CacheKey, Value> {
     /// One entry, or a free slot (key and value `nil`, `next` the next free slot).
     fileprivate struct Slot {
         var key: Key?
         var value: Value?
+        /// The key's `cacheHash` (kept, so that evicting needs no hashing).
+        var hash: UInt64
         var bytes: Int
         /// Toward the most recently used end; `none` at that end.
         var prev: Int32
@@ -162,17 +164,20 @@ struct LRUCacheState<Key: Hashable, Value> {
         var next: Int32
     }
 
-    /// Bookkeeping bytes per entry: its slot, and its share of the hash map, which keeps its
-    /// load at or below 3/4 (so 4/3 of a key and a slot index per entry).
+    /// Bookkeeping bytes per entry: its slot, and its share of the slot table, which keeps its
+    /// load at or below 3/4 (so 4/3 of an 8-byte cell per entry; up to twice that just after
+    /// the table grew).
     static var entryOverheadBytes: Int {
-        MemoryLayout<Slot>.stride + (MemoryLayout<Key>.stride + MemoryLayout<Int32>.stride) * 4 / 3
+        MemoryLayout<Slot>.stride + MemoryLayout<UInt64>.stride * 4 / 3
     }
 
     /// No slot.
     private static var none: Int32 { -1 }
 
     let capacityBytes: Int
-    private var slotOf: [Key: Int32] = [:]
+    /// Seeds the keys' hashes, so which keys collide differs from cache to cache.
+    private let seed = UInt64.random(in: .min ... .max)
+    private var table = SlotTable()
     private var slots: [Slot] = []
     private var freeSlot: Int32 = -1
     private var head: Int32 = -1  // most recently used
@@ -189,14 +194,14 @@ struct LRUCacheState<Key: Hashable, Value> {
 
     var statistics: CacheStatistics {
         CacheStatistics(
-            hits: hits, misses: misses, insertions: insertions, evictions: evictions, bytes: bytes, entries: slotOf.count,
+            hits: hits, misses: misses, insertions: insertions, evictions: evictions, bytes: bytes, entries: table.count,
             capacityBytes: capacityBytes)
     }
 
     /// The cached keys, most recently used first.
     var keysByRecency: [Key] {
         var keys: [Key] = []
-        keys.reserveCapacity(slotOf.count)
+        keys.reserveCapacity(table.count)
         var slot = head
         while slot != Self.none {
             keys.append(slots[Int(slot)].key!)
@@ -205,8 +210,13 @@ struct LRUCacheState<Key: Hashable, Value> {
         return keys
     }
 
+    /// The slot holding `key` (whose hash is `hash`), if any.
+    private func slot(of key: Key, hash: UInt64) -> Int32? {
+        slots.withUnsafeBufferPointer { slots in table.find(hash: hash) { slots[Int($0)].key == key } }
+    }
+
     mutating func value(for key: Key) -> Value? {
-        guard let slot = slotOf[key] else {
+        guard let slot = slot(of: key, hash: key.cacheHash(seed: seed)) else {
             misses += 1
             return nil
         }
@@ -221,14 +231,15 @@ struct LRUCacheState<Key: Hashable, Value> {
             _ = remove(key)
             return
         }
-        if let slot = slotOf[key] {
+        let hash = key.cacheHash(seed: seed)
+        if let slot = slot(of: key, hash: hash) {
             self.bytes += bytes - slots[Int(slot)].bytes
             slots[Int(slot)].value = value
             slots[Int(slot)].bytes = bytes
             policyAccessed(slot)
         } else {
-            let slot = allocate(Slot(key: key, value: value, bytes: bytes, prev: Self.none, next: Self.none))
-            slotOf[key] = slot
+            let slot = allocate(Slot(key: key, value: value, hash: hash, bytes: bytes, prev: Self.none, next: Self.none))
+            table.insert(hash: hash, slot: slot)
             self.bytes += bytes
             policyInserted(slot)
         }
@@ -236,7 +247,7 @@ struct LRUCacheState<Key: Hashable, Value> {
         // The new entry fits alone, so the loop stops before choosing it.
         while self.bytes > capacityBytes {
             let victim = policyVictim()
-            slotOf.removeValue(forKey: slots[Int(victim)].key!)
+            table.remove(hash: slots[Int(victim)].hash, slot: victim)
             _ = release(victim)
             evictions += 1
         }
@@ -244,15 +255,17 @@ struct LRUCacheState<Key: Hashable, Value> {
 
     /// Drops the entry of `key`; returns its value.
     mutating func remove(_ key: Key) -> Value? {
-        guard let slot = slotOf.removeValue(forKey: key) else { return nil }
+        let hash = key.cacheHash(seed: seed)
+        guard let slot = slot(of: key, hash: hash) else { return nil }
+        table.remove(hash: hash, slot: slot)
         return release(slot)
     }
 
     /// Empties the cache, freeing its storage; returns the old state for the caller to release
     /// outside its lock. Counters keep running.
-    fileprivate mutating func takeAll() -> (slotOf: [Key: Int32], slots: [Slot]) {
-        let old = (slotOf, slots)
-        slotOf = [:]
+    fileprivate mutating func takeAll() -> (table: SlotTable, slots: [Slot]) {
+        let old = (table, slots)
+        table = SlotTable()
         slots = []
         freeSlot = Self.none
         head = Self.none
@@ -276,13 +289,13 @@ struct LRUCacheState<Key: Hashable, Value> {
         return Int32(slots.count - 1)
     }
 
-    /// Takes `slot` (already out of `slotOf`) out of the policy and puts it on the free list;
+    /// Takes `slot` (already out of `table`) out of the policy and puts it on the free list;
     /// returns its value.
     private mutating func release(_ slot: Int32) -> Value? {
         policyRemoved(slot)
         bytes -= slots[Int(slot)].bytes
         let value = slots[Int(slot)].value
-        slots[Int(slot)] = Slot(key: nil, value: nil, bytes: 0, prev: Self.none, next: freeSlot)
+        slots[Int(slot)] = Slot(key: nil, value: nil, hash: 0, bytes: 0, prev: Self.none, next: freeSlot)
         freeSlot = slot
         return value
     }
