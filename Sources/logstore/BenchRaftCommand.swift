@@ -8,7 +8,9 @@ struct BenchRaftCommand: AsyncParsableCommand {
         abstract: "Raft groups appending batches of entries: entries/s, per-batch latency, fsyncs, group-commit batching.",
         discussion: """
             Measures the fsync ceiling (one writer, 4 KiB pwrite + fdatasync) in the same \
-            directory first, then opens a fresh store and runs one writer task per group \
+            directory first and, with one group, a bare append loop (one writer appending each \
+            batch of --batch entries with one write + fdatasync to a growing file, the peer \
+            a hand-made WAL would be), then opens a fresh store and runs one writer task per group \
             (--groups): each appends batches of --batch consecutive entries of --value-size \
             payload bytes to its own group and waits until each batch is durable before the \
             next, for --duration seconds (or --batches appends per group). All groups share \
@@ -23,7 +25,8 @@ struct BenchRaftCommand: AsyncParsableCommand {
             Reports entries_per_sec, ops_per_sec (appends), mb_per_sec (payload), per-batch \
             p50_us/p99_us/p999_us, fsyncs, batches and mean_batch (appends per group commit), \
             entries_per_commit, fsync_ceiling_per_sec and ratio_to_ceiling \
-            (entries_per_sec / fsync_ceiling_per_sec). fsyncs and batches are the log's counters \
+            (entries_per_sec / fsync_ceiling_per_sec), and with one group \
+            bare_loop_entries_per_sec and ratio_to_bare_loop. fsyncs and batches are the log's counters \
             over the timed phase; entry_cache_bytes is the entry cache's size (--entry-cache 0 \
             measures appends without its write-through). --metrics prints the Raft log's own \
             metrics on standard error.
@@ -82,13 +85,22 @@ struct BenchRaftCommand: AsyncParsableCommand {
                 status?.show("measuring for \(Format.fixed(settings.ceilingSeconds, 1)) s in \(directory.path) ...")
                 let ceiling = try await FsyncCeiling.measure(in: directory.path, seconds: settings.ceilingSeconds)
                 status?.finish()
+                // One writer's peer: a bare append + fdatasync loop of the same batches.
+                var bareLoop: BareAppendLoop?
+                if workload.groups == 1 {
+                    let status = settings.json ? nil : ProgressLine(label: "bare append loop")
+                    status?.show("measuring for \(Format.fixed(settings.ceilingSeconds, 1)) s ...")
+                    bareLoop = try await BareAppendLoop.measure(
+                        in: directory.path, batch: workload.batch, valueSize: workload.valueSize, seconds: settings.ceilingSeconds)
+                    status?.finish()
+                }
                 let label = "raft groups=\(workload.groups) batch=\(workload.batch)"
                 let result = try await RaftBenchmark.run(
                     workload, configuration: configuration,
                     directory: directory.subpath("raft-g\(workload.groups)-b\(workload.batch)"),
                     progress: settings.json ? nil : ProgressLine(label: label))
                 if metrics { Console.error(result.metricsSummary + "\n") }
-                let report = RaftBenchReport(ceiling: ceiling, directory: directory.path)
+                let report = RaftBenchReport(ceiling: ceiling, bareLoop: bareLoop, directory: directory.path)
                 Console.out(settings.json ? report.json(result) + "\n" : report.table([result]))
             }
         } catch {

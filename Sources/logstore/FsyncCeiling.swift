@@ -85,19 +85,4 @@ struct FsyncCeiling: Sendable {
         }
         return FsyncCeiling(writes: writes, seconds: start.duration(to: clock.now).seconds)
     }
-
-    /// `pwrite`s all of `bytes` at `offset`, retrying after EINTR and short writes.
-    private static func writeFully(fd: Int32, path: String, bytes: [UInt8], at offset: Int) throws(BenchError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer in
-                pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BenchError("pwrite", path: path, errno: errno)
-            }
-            done += n
-        }
-    }
 }

@@ -7,10 +7,14 @@ import LogStore
 ///
 /// `ratio_to_ceiling` is `entries_per_sec / fsync_ceiling_per_sec`: durable entries per second
 /// against the durable 4 KiB writes per second one writer gets (`ops_ratio_to_ceiling` is the
-/// same for appends, i.e. Raft batches).
+/// same for appends, i.e. Raft batches). With one group, `ratio_to_bare_loop` is
+/// `entries_per_sec` against a bare append + fdatasync loop of the same batches
+/// (``BareAppendLoop``), measured in the same run.
 struct RaftBenchReport: Sendable {
     /// The single-writer fsync ceiling measured at the start of the run.
     let ceiling: FsyncCeiling
+    /// The bare append loop measured after the ceiling (single-group runs only).
+    let bareLoop: BareAppendLoop?
     /// Where the run happened.
     let directory: String
 
@@ -62,6 +66,9 @@ struct RaftBenchReport: Sendable {
         let perSecond = ceiling.writesPerSecond
         object["ratio_to_ceiling"] = perSecond > 0 ? .number(result.entriesPerSecond / perSecond, decimals: 4) : .null
         object["ops_ratio_to_ceiling"] = perSecond > 0 ? .number(result.appendsPerSecond / perSecond, decimals: 4) : .null
+        let barePerSecond = bareLoop?.entriesPerSecond ?? 0
+        object["bare_loop_entries_per_sec"] = bareLoop.map { .number($0.entriesPerSecond, decimals: 1) } ?? .null
+        object["ratio_to_bare_loop"] = barePerSecond > 0 ? .number(result.entriesPerSecond / barePerSecond, decimals: 4) : .null
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
@@ -78,6 +85,10 @@ struct RaftBenchReport: Sendable {
         var text = "fsync ceiling: \(Format.fixed(ceiling.writesPerSecond, 0)) writes/s "
         text += "(one writer, \(Format.bytes(UInt64(FsyncCeiling.blockSize))) pwrite + fdatasync, "
         text += "\(ceiling.writes) writes in \(Format.fixed(ceiling.seconds, 2)) s) in \(directory)\n"
+        if let bareLoop {
+            text += "bare append loop: \(Format.fixed(bareLoop.entriesPerSecond, 0)) entries/s (one writer, each batch "
+            text += "appended with one write + fdatasync to a growing file)\n"
+        }
         text += "latency: per append of one batch, until durable (mem-first: append, then waitUntilDurable); "
         text += "ratio: entries/s ÷ ceiling\n"
         let columns: [(title: String, key: String, decimals: Int)] = [
@@ -86,6 +97,7 @@ struct RaftBenchReport: Sendable {
             ("entries/s", "entries_per_sec", 0), ("MB/s", "mb_per_sec", 2), ("p50 µs", "p50_us", 1), ("p99 µs", "p99_us", 1),
             ("fsyncs", "fsyncs", 0), ("mean batch", "mean_batch", 2), ("entries/commit", "entries_per_commit", 1),
             ("ceiling/s", "fsync_ceiling_per_sec", 0), ("ratio", "ratio_to_ceiling", 2),
+            ("÷ bare loop", "ratio_to_bare_loop", 2),
         ]
         let objects = results.map(object)
         let cells = [columns.map(\.title)] + objects.map { object in

@@ -596,6 +596,31 @@ struct RaftSetup: Sendable, CustomTestStringConvertible {
 
     // MARK: - groups
 
+    @Test("the entry cache never returns a removed group's payload for the recreated group's same index and term")
+    func cacheSeparatesGroupIncarnations() async throws {
+        let t = try RaftTestStore(.diskFirst)
+        let old = (1...3).map { RaftEntry(index: $0, term: 1, payload: raftPayload(index: $0, term: 1, salt: 1)) }
+        let new = (1...3).map { RaftEntry(index: $0, term: 1, payload: raftPayload(index: $0, term: 1, salt: 2)) }
+        #expect(old != new)
+        try await t.raft.append(7, old)
+        #expect(try t.raft.entries(7, 1..<4) == old)  // written through: cached
+        let oldGeneration = try #require(t.raft.existing(7)).generation
+        try await t.raft.removeGroup(7)
+        try await t.raft.append(7, new)
+        let newGeneration = try #require(t.raft.existing(7)).generation
+        #expect(newGeneration != oldGeneration)
+        // Both incarnations' payloads are cached under their own keys; reads get the new ones.
+        for entry in old {
+            let key = RaftEntryCacheKey(generation: oldGeneration, index: entry.index, term: entry.term)
+            #expect(t.raft.cache.value(for: key) == entry.payload)
+        }
+        let hitsBefore = t.raft.cache.statistics.hits
+        #expect(try t.raft.entries(7, 1..<4) == new)
+        #expect(t.raft.cache.statistics.hits == hitsBefore + 3, "the recreated group's entries should come from the cache")
+        try t.reopen()
+        #expect(try t.raft.entries(7, 1..<4) == new)
+    }
+
     @Test("removeGroup forgets everything, the group can be reused, and groupIDs lists groups with state", arguments: RaftMode.allCases)
     func removeAndReuse(mode: RaftMode) async throws {
         let t = try RaftTestStore(mode)

@@ -17,18 +17,22 @@ extension CacheKey {
 }
 
 extension RecordLocation: CacheKey {
-    /// The three fields folded and mixed by the splitmix64 finalizer. Not collision-resistant
+    /// The three fields folded and mixed by ``mix64(_:)``. Not collision-resistant
     /// against a chosen input; a collision costs a longer probe, never a wrong hit (keys are
     /// compared), and the seed is random per cache.
     func cacheHash(seed: UInt64) -> UInt64 {
-        var h = (offset ^ seed) &* 0x9E37_79B9_7F4A_7C15
-        h ^= (segment &+ (UInt64(item) << 32)) &* 0xC2B2_AE3D_27D4_EB4F
-        h ^= h >> 30
-        h &*= 0xBF58_476D_1CE4_E5B9
-        h ^= h >> 27
-        h &*= 0x94D0_49BB_1331_11EB
-        return h ^ (h >> 31)
+        mix64((offset ^ seed) &* 0x9E37_79B9_7F4A_7C15 ^ (segment &+ (UInt64(item) << 32)) &* 0xC2B2_AE3D_27D4_EB4F)
     }
+}
+
+/// The splitmix64 finalizer: every bit of `x` affects every bit of the result.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var h = x ^ (x >> 30)
+    h &*= 0xBF58_476D_1CE4_E5B9
+    h ^= h >> 27
+    h &*= 0x94D0_49BB_1331_11EB
+    return h ^ (h >> 31)
 }
 
 /// The hash map of ``LRUCacheState``: from a key's hash to the index of its slot, by open
@@ -73,7 +77,7 @@ struct SlotTable {
 
     /// Adds `slot` under `hash` (the caller knows its key is not in the table).
     mutating func insert(hash: UInt64, slot: Int32) {
-        if (count + 1) * 4 > cells.count * 3 { grow() }
+        if (count + 1) * 2 > cells.count { grow() }
         let tag = Self.tag(hash)
         var i = Self.home(tag, cells.count)
         while cells[i] != 0 {
@@ -124,5 +128,22 @@ struct SlotTable {
             }
             cells[i] = cell
         }
+    }
+}
+
+/// The entry cache's key of a DiskFirst Raft entry: its group object's generation, index and
+/// term. Known before the entry is written, so appends fill the cache while the log syncs.
+///
+/// Raft's log matching property makes index and term name one entry's content for the life of
+/// a group; the generation separates a group from an earlier one of the same id that was
+/// removed. A cached payload is only looked up for an entry the group's state lists, so one of
+/// a write that failed is never returned.
+struct RaftEntryCacheKey: CacheKey {
+    let generation: UInt64
+    let index: UInt64
+    let term: UInt64
+
+    func cacheHash(seed: UInt64) -> UInt64 {
+        mix64((index ^ seed) &* 0x9E37_79B9_7F4A_7C15 ^ (generation &+ (term << 40) &+ (term >> 24)) &* 0xC2B2_AE3D_27D4_EB4F)
     }
 }

@@ -54,6 +54,9 @@ struct KeyView {
     func key(_ id: UInt32) -> [UInt8] {
         let e = entries[Int(id)]
         let count = Int(e.keyLength), head = PackedEntry.headBytes
+        // `Array(unsafeUninitializedCapacity: 0)` stores its count into the shared empty-array
+        // singleton, which concurrent scans would race on (ThreadSanitizer reports it).
+        if count == 0 { return [] }
         return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             guard let p = buffer.baseAddress else { return }
             KeyBytes.writeHead(e.head0, e.head1, count: count, to: p)

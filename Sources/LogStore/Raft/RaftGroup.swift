@@ -1,7 +1,13 @@
+import Synchronization
+
 /// One Raft group in memory: its state under a lock, the gate that orders its DiskFirst
 /// writes, and (MemFirst) what of it is durable.
 final class RaftGroup: @unchecked Sendable {  // safe: `lock` guards every var
     let id: RaftGroupID
+    /// Unique to this object in this process: a removed and recreated group gets another, so
+    /// its entries never meet the old group's in the entry cache (``RaftEntryCacheKey``).
+    let generation = RaftGroup.generations.add(1, ordering: .relaxed).oldValue
+    private static let generations = Atomic<UInt64>(1)
     let lock = ReadWriteLock()
     let gate = WriteGate()
     /// Visible state: acknowledged writes (DiskFirst), or every accepted write (MemFirst).

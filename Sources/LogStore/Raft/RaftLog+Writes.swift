@@ -208,25 +208,24 @@ extension RaftLog {
             let waiter = DiskFirstWaiter(raft: self, parts: parts, batch: batch, continuation: continuation)
             if let error = log.enqueue(count: batch.count, waiter: waiter, batch.withCRecords) {
                 continuation.resume(returning: .failure(StoreError(error)))
+            } else {
+                // Write-through while the writer writes and syncs (a leader reads back what it
+                // just appended). No reader asks for these entries before the write is applied
+                // to the group's state, and if it fails they are never asked for.
+                cacheWrittenEntries(parts)
             }
         }
-        let locations = try result.get()
-        // Write-through, here in the caller's task rather than on the writer thread (where it
-        // would delay the next group commit): a leader reads back what it just appended to send
-        // it to followers. A reader that comes first simply misses and reads the segment.
+        _ = try result.get()
+    }
+
+    /// Puts the payloads of the entries of `parts` into the entry cache, under one lock hold.
+    private func cacheWrittenEntries(_ parts: [(RaftGroup, [RaftMutation])]) {
         guard cache.isEnabled else { return }
-        var written: [(key: RecordLocation, value: [UInt8])] = []
-        written.reserveCapacity(locations.count)
-        var record = 0
-        for (_, mutations) in parts {
-            for mutation in mutations {
-                if case .entries(let entries) = mutation {
-                    for entry in entries {
-                        written.append((locations[record], entry.payload))
-                        record += 1
-                    }
-                } else {
-                    record += 1
+        var written: [(key: RaftEntryCacheKey, value: [UInt8])] = []
+        for (group, mutations) in parts {
+            for case .entries(let entries) in mutations {
+                for entry in entries {
+                    written.append((RaftEntryCacheKey(generation: group.generation, index: entry.index, term: entry.term), entry.payload))
                 }
             }
         }

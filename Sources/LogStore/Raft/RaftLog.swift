@@ -22,8 +22,8 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
     /// The configuration the store was opened with.
     public let configuration: RaftConfiguration
     let log: CommitLog
-    /// Payloads of DiskFirst entries by record location (locations never change meaning).
-    let cache: ByteBoundedCache<RecordLocation, [UInt8]>
+    /// Payloads of DiskFirst entries by group generation, index and term (see ``RaftEntryCacheKey``).
+    let cache: ByteBoundedCache<RaftEntryCacheKey, [UInt8]>
     let metrics: RaftMetrics
     /// The largest payload of one entry (``RaftConfiguration/maxEntrySize`` or its default).
     let maxEntrySize: Int
@@ -242,7 +242,8 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             guard let location = meta.location else {
                 throw StoreError(kind: .corrupt, message: "group \(id) entry \(index) has neither payload nor location")
             }
-            let cached = cache.value(for: location)
+            let key = RaftEntryCacheKey(generation: group.generation, index: index, term: meta.term)
+            let cached = cache.value(for: key)
             let payload: [UInt8]
             if let cached {
                 hits += 1
@@ -250,23 +251,24 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             } else {
                 misses += 1
                 payload = try readPayload(id, index: index, term: meta.term, at: location)
-                cache.insert(payload, for: location, bytes: cache.cost(of: payload))
+                cache.insert(payload, for: key, bytes: cache.cost(of: payload))
                 missed = true
             }
             result.append(RaftEntry(index: index, term: meta.term, payload: payload))
         }
-        if missed { try prefetch(id, following) }
+        if missed { try prefetch(group, following) }
         return result
     }
 
     /// Reads entries that follow a miss into the cache (a Raft leader reads forward).
-    private func prefetch(_ id: RaftGroupID, _ entries: [(index: UInt64, meta: RaftEntryMeta)]) throws(StoreError) {
+    private func prefetch(_ group: RaftGroup, _ entries: [(index: UInt64, meta: RaftEntryMeta)]) throws(StoreError) {
         for (index, meta) in entries {
             // A miss suggests the entries after it are not cached either: read them without
             // looking (a lookup would count as a miss the caller never had).
             guard let location = meta.location else { continue }
-            let payload = try readPayload(id, index: index, term: meta.term, at: location)
-            cache.insert(payload, for: location, bytes: cache.cost(of: payload))
+            let payload = try readPayload(group.id, index: index, term: meta.term, at: location)
+            let key = RaftEntryCacheKey(generation: group.generation, index: index, term: meta.term)
+            cache.insert(payload, for: key, bytes: cache.cost(of: payload))
         }
     }
 
