@@ -12,11 +12,13 @@ enum StoreAccess {
     ///   - path: The store directory.
     ///   - create: Whether a missing directory becomes a new, empty store (`put`); otherwise a
     ///     missing directory is an error and nothing is created (`get`, `delete`, `list`).
+    ///   - configuration: How to open the store (the defaults unless a command says otherwise).
     ///   - body: The command's work.
     /// - Returns: What `body` returned.
     /// - Throws: ``CLIFailure``: `body`'s, else the open's or the close's.
     static func withStore<T: Sendable>(
-        at path: String, create: Bool, _ body: (Store) async throws(CLIFailure) -> T
+        at path: String, create: Bool, configuration: StoreConfiguration = StoreConfiguration(),
+        _ body: (Store) async throws(CLIFailure) -> T
     ) async throws(CLIFailure) -> T {
         if !create {
             var isDirectory: ObjCBool = false
@@ -27,7 +29,7 @@ enum StoreAccess {
         }
         let store = try await DedicatedThread.run(name: "logstore-open") { () throws(CLIFailure) -> Store in
             do throws(StoreError) {
-                return try Store.open(at: path)
+                return try Store.open(at: path, configuration: configuration)
             } catch {
                 throw CLIFailure(error)
             }

@@ -123,28 +123,9 @@ struct StressCommand: AsyncParsableCommand {
             persistence == .memFirst ? .memFirst(flush.policy) : .diskFirst
         let configuration = Self.storeConfiguration(
             segmentSize: segmentSize, backend: backend, compressThreshold: compressThreshold, persistence: raftPersistence)
-        let path = storeDirectory
-        let store = try await DedicatedThread.run(name: "logstore-open") { () throws(CLIFailure) -> Store in
-            do throws(StoreError) { return try Store.open(at: path, configuration: configuration) } catch { throw CLIFailure(error) }
+        let counts = try await StoreAccess.withStore(at: storeDirectory, create: true, configuration: configuration) {
+            (store) throws(CLIFailure) -> StressCounts in try await workload(store, seed: seed)
         }
-        let outcome: Result<StressCounts, CLIFailure>
-        do {
-            outcome = .success(try await workload(store, seed: seed))
-        } catch {
-            outcome = .failure(error)
-        }
-        let closed = await DedicatedThread.run(name: "logstore-close") { () -> Result<Void, StoreError> in
-            Result { () throws(StoreError) in try store.close() }
-        }
-        if case .failure(let closeError) = closed {
-            if case .failure = outcome {
-                // The workload's error is the one to exit with; still say that close failed.
-                Console.error("error: closing the store also failed: \(closeError)\n")
-            } else {
-                throw CLIFailure("closing the store failed: \(closeError)")
-            }
-        }
-        let counts = try outcome.get()
         let acks = counts.filter { $0.key != "nak" }.values.reduce(0, +)
         try AckWriter(fd: STDOUT_FILENO).emit(.end(acks: acks, naks: counts["nak"] ?? 0))
         Console.error(
