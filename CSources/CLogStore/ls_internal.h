@@ -199,6 +199,21 @@ typedef struct ls_pending_seal {
     uint64_t seq, last_lsn, end;
 } ls_pending_seal;
 
+/* Where a batch's frame body went: its ops' records follow one another from body_off on. */
+typedef struct ls_batch_place {
+    uint64_t first_lsn, seq, body_off;
+} ls_batch_place;
+
+/* A written batch waiting for the completer thread (ls_completer.c). */
+typedef struct ls_done_batch {
+    ls_op *ops;
+    ls_batch_place at;
+    int status, sys_errno;
+} ls_done_batch;
+
+/* Written batches the writer may hand to the completer before it waits for room. */
+#define LS_DONE_RING 4
+
 struct ls_log {
     ls_log_config cfg;
     char dir[LS_PATH_MAX];
@@ -229,6 +244,10 @@ struct ls_log {
     uint64_t q_last_enqueue_ns;
     int writer_sleeping;      /* the writer is blocked on writer_cv ... */
     uint32_t writer_wants;    /* ... until q_count reaches this */
+    /* How long a written batch's appenders take to come back (ls_writer.c, pipelining): the
+     * appender whose enqueue brings enq_total to ret_watch stamps ret_done_ns. */
+    uint64_t enq_total;
+    uint64_t ret_watch, ret_from_ns, ret_done_ns;
     int closing;
     int failed;               /* fail-stop: set once, never cleared */
     ls_error failure;         /* the first failure */
@@ -262,19 +281,29 @@ struct ls_log {
     _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
     _Atomic int prep_wanted; /* the first append asked for the next segment (ls_log_append) */
 
-    pthread_t writer_thread, prep_thread;
+    /* ---- the completer (ls_completer.c): guarded by done_mu ---- */
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;       /* the completer waits here for written batches */
+    pthread_cond_t done_room_cv;  /* the writer waits here for room, or for the ring to drain */
+    ls_done_batch done_ring[LS_DONE_RING];
+    uint32_t done_head, done_count; /* a batch leaves the ring once its completions ran */
+    int done_stop;
+
+    pthread_t writer_thread, prep_thread, completer_thread;
     int threads_started;
 
     /* ---- writer-thread state ---- */
     uint8_t *batch_buf;
     size_t batch_cap;
     uint32_t expected_ops; /* appends the writer expects to gather for the next batch */
+    int pipelined;         /* batches are completed by the completer while the next one syncs */
+    uint64_t sync_avg_ns, return_avg_ns; /* moving averages that decide `pipelined` */
 
     /* ---- statistics ---- */
     _Atomic uint64_t durable_lsn;
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
-        st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns;
+        st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */
@@ -418,6 +447,17 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 int ls_writer_record_seal(ls_log *log, ls_error *err);
 /* Asks the preparer for the next segment unless it has one or is at work. */
 void ls_writer_request_preparation(ls_log *log);
+
+/* ---- completing appends (ls_completer.c) ---- */
+int ls_completer_start(ls_log *log, ls_error *err);
+/* Completes every batch handed over, then stops the thread. */
+void ls_completer_stop(ls_log *log);
+/*
+ * Completes a written (or refused) batch in commit order: on the calling writer thread when
+ * `hand_off` is 0 and no earlier batch is still with the completer, else on the completer
+ * thread (waiting while its ring is full). `at` may be NULL when status != 0.
+ */
+void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno, int hand_off);
 
 /* ---- files in snapshots/ (ls_blob.c) ---- */
 /* At open, with LOCK held: removes leftover <name>.tmp files of interrupted writes, then fsyncs

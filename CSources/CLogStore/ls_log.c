@@ -81,6 +81,8 @@ static int validate_config(const ls_log_config *cfg, ls_error *err) {
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "commit caps must be positive");
     if ((unsigned)cfg->recovery_mode > LS_RECOVERY_SALVAGE)
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "unknown recovery mode %d", (int)cfg->recovery_mode);
+    if ((unsigned)cfg->pipelining > LS_PIPELINE_ALWAYS)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "unknown pipelining mode %d", (int)cfg->pipelining);
     return LS_OK;
 }
 
@@ -105,6 +107,9 @@ static void log_free(ls_log *log) {
     pthread_mutex_destroy(&log->seg_mu);
     pthread_mutex_destroy(&log->prep_mu);
     pthread_cond_destroy(&log->prep_cv);
+    pthread_mutex_destroy(&log->done_mu);
+    pthread_cond_destroy(&log->done_cv);
+    pthread_cond_destroy(&log->done_room_cv);
     free(log->segs);
     free(log->batch_buf);
     free(log);
@@ -116,7 +121,8 @@ static int init_sync(ls_log *log) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the linger deadlines use ls_now_ns */
     int rc = pthread_mutex_init(&log->mu, NULL) || pthread_cond_init(&log->writer_cv, &ca) ||
              pthread_mutex_init(&log->seg_mu, NULL) || pthread_mutex_init(&log->prep_mu, NULL) ||
-             pthread_cond_init(&log->prep_cv, NULL) || ls_maps_init(log);
+             pthread_cond_init(&log->prep_cv, NULL) || pthread_mutex_init(&log->done_mu, NULL) ||
+             pthread_cond_init(&log->done_cv, NULL) || pthread_cond_init(&log->done_room_cv, NULL) || ls_maps_init(log);
     pthread_condattr_destroy(&ca);
     return rc ? -ENOMEM : 0;
 }
@@ -323,6 +329,7 @@ int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *use
     log->q_tail = op;
     log->q_count++;
     log->q_bytes += op->stored_len;
+    if (++log->enq_total == log->ret_watch) log->ret_done_ns = ls_now_ns();
     if (log->writer_sleeping) {
         log->q_last_enqueue_ns = ls_now_ns();
         if (log->q_count >= log->writer_wants) pthread_cond_signal(&log->writer_cv);
@@ -363,6 +370,7 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->linger_waits = LS_LOAD(st_linger_waits);
     s->sync_ns = LS_LOAD(st_sync_ns);
     s->gather_ns = LS_LOAD(st_gather_ns);
+    s->pipelined_batches = LS_LOAD(st_pipelined_batches);
     s->durable_lsn = ls_log_durable_lsn(log);
     s->backend = log->io->backend;
 #undef LS_LOAD

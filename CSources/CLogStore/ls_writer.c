@@ -6,6 +6,11 @@
  * io_uring submission, or pwritev + fdatasync), publishes the durable LSN and
  * completes every append by callback. While it syncs, the next batch forms.
  *
+ * Pipelining (choose_pipelining). With many appenders, waking a batch's callers and letting
+ * them append again can take longer than a sync. The writer then hands each written batch to
+ * the completer thread (ls_completer.c) and writes the next one at once, expecting half of the
+ * appenders per batch: one half syncs while the other half comes back.
+ *
  * Gathering policy. A plain "write as soon as anything is queued" loop wakes on
  * the first append after a sync and so writes a batch of the one or two
  * appenders that were quickest to come back, leaving the rest for the next
@@ -43,6 +48,9 @@
  * for a zero-filled one (write_batch): below it, the few syncs left are not worth a seal. It
  * also keeps small test segments' layouts independent of the preparer's timing. */
 #define LS_LEAVE_UNWRITTEN_MIN_ROOM (4u << 20)
+/* Fewest appends in flight for which the writer pipelines (choose_pipelining): two halves of
+ * fewer would each sync almost as slowly as the whole. */
+#define LS_PIPELINE_MIN_APPENDS 8u
 /* Payload size from which the writer combines the caller's CRC instead of recomputing it. */
 #define LS_COMBINE_MIN_BYTES 4096u
 
@@ -96,7 +104,8 @@ static void wait_for_appends(ls_log *log) {
 
 /* Waits (mu held) for the appends the writer expects, within the linger bounds. */
 static void linger_for_expected(ls_log *log) {
-    uint32_t target = log->expected_ops < log->cfg.commit_max_ops ? log->expected_ops : log->cfg.commit_max_ops;
+    uint32_t expected = log->pipelined ? (log->expected_ops + 1) / 2 : log->expected_ops;
+    uint32_t target = expected < log->cfg.commit_max_ops ? expected : log->cfg.commit_max_ops;
     if (log->cfg.linger_max_us == 0 || log->q_count >= target || log->closing) return;
     atomic_fetch_add_explicit(&log->st_linger_waits, 1, memory_order_relaxed);
     const uint64_t linger_ns = (uint64_t)log->cfg.linger_max_us * 1000u;
@@ -105,7 +114,7 @@ static void linger_for_expected(ls_log *log) {
     pthread_mutex_unlock(&log->mu);
     /* Polling pays while the expected appenders return within the poll window; a large
      * batch takes longer to gather, and the poller would only take CPU from the appenders. */
-    uint64_t spin_ns = target <= LS_SPIN_MAX_TARGET ? (uint64_t)log->cfg.spin_max_us * 1000u : 0;
+    uint64_t spin_ns = target <= LS_SPIN_MAX_TARGET && !log->pipelined ? (uint64_t)log->cfg.spin_max_us * 1000u : 0;
     int met = spin_ns && spin_for(log, target, start + (spin_ns < linger_ns ? spin_ns : linger_ns));
     pthread_mutex_lock(&log->mu);
     if (met) return;
@@ -157,35 +166,6 @@ static ls_op *gather(ls_log *log, uint32_t *count) {
     }
     pthread_mutex_unlock(&log->mu);
     return batch;
-}
-
-/* ---- completing ---- */
-
-/* Where a batch's frame body went: ops' records follow one another from body_off on. */
-typedef struct batch_place {
-    uint64_t first_lsn, seq, body_off;
-} batch_place;
-
-static void complete(ls_log *log, ls_op *ops, const batch_place *at, int status, int sys_errno) {
-    ls_append_result r = {.status = status, .sys_errno = sys_errno};
-    if (status == 0) {
-        r.first_lsn = at->first_lsn;
-        r.segment_seq = at->seq;
-        r.offset = at->body_off;
-    }
-    while (ops) {
-        ls_op *next = ops->next;
-        r.record_count = ops->record_count;
-        r.in_container = (ops->frame_flags & LS_FRAME_F_ZSTD) != 0;
-        log->cfg.on_complete(log->cfg.on_complete_ctx, ops->user, &r);
-        if (status == 0) {
-            r.first_lsn += ops->record_count;
-            r.offset += ops->stored_len;
-        }
-        free(ops);
-        ops = next;
-    }
-    if (log->cfg.on_batch_done) log->cfg.on_batch_done(log->cfg.on_complete_ctx);
 }
 
 /* ---- the preparer thread ---- */
@@ -375,7 +355,7 @@ static uint64_t batch_body_size(const ls_op *ops) {
  * which open clamps to what a segment's frame can hold; a single append is checked against
  * that bound at ls_log_append).
  */
-static int write_batch(ls_log *log, ls_op *ops, uint32_t count, batch_place *at, ls_error *err) {
+static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *at, ls_error *err) {
     uint64_t frame_size = ls_frame_disk_size((uint32_t)batch_body_size(ops));
     uint64_t header = log->active_header_written ? 0 : LS_SEGMENT_HEADER_SIZE;
     /* An fdatasync into a preallocated-only segment also converts its unwritten extents, which
@@ -432,6 +412,41 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, batch_place *at,
     return LS_OK;
 }
 
+/* ---- pipelining ---- */
+
+/*
+ * Whether to pipeline (mu held, after each written batch).
+ *
+ * Without pipelining the writer completes a batch itself and then gathers the next one, so a
+ * cycle is the sync plus the time the batch's appenders need to be woken, run and append
+ * again (their return time). With it, the completer thread completes the batch while the
+ * writer already writes the next one, and the appenders split into two halves that take
+ * turns: one syncs while the other returns. That pays when the return time is longer than a
+ * sync; with few appenders it only adds a thread hop to every round trip.
+ *
+ * The return time of a batch is measured from the end of its write until as many appends as
+ * it had have arrived (ls_log_append stamps ret_done_ns); if they have not all arrived by the
+ * end of the next write, that time is taken as a lower bound.
+ */
+static void choose_pipelining(ls_log *log, uint32_t count, uint64_t sync_ns, uint64_t now) {
+    log->sync_avg_ns = log->sync_avg_ns ? (log->sync_avg_ns * 7 + sync_ns) / 8 : sync_ns;
+    if (log->ret_watch) {
+        uint64_t back = log->ret_done_ns ? log->ret_done_ns - log->ret_from_ns : now - log->ret_from_ns;
+        /* A half-size batch returns in about half the time of the whole group. */
+        if (log->pipelined) back *= 2;
+        log->return_avg_ns = log->return_avg_ns ? (log->return_avg_ns * 7 + back) / 8 : back;
+    }
+    log->ret_watch = log->enq_total + count;
+    log->ret_from_ns = now;
+    log->ret_done_ns = 0;
+    switch (log->cfg.pipelining) {
+    case LS_PIPELINE_NEVER: log->pipelined = 0; break;
+    case LS_PIPELINE_ALWAYS: log->pipelined = 1; break;
+    default:
+        log->pipelined = log->expected_ops >= LS_PIPELINE_MIN_APPENDS && log->return_avg_ns > log->sync_avg_ns;
+    }
+}
+
 static void *writer_main(void *arg) {
     ls_log *log = arg;
     pthread_setname_np(pthread_self(), "ls-writer");
@@ -448,27 +463,37 @@ static void *writer_main(void *arg) {
         ls_error failure = log->failure;
         pthread_mutex_unlock(&log->mu);
         if (failed) {
-            complete(log, batch, NULL, LS_E_FAILED, failure.sys_errno);
+            ls_complete_batch(log, batch, NULL, LS_E_FAILED, failure.sys_errno, 0);
             continue;
         }
         ls_error err;
-        batch_place at = {0};
+        ls_batch_place at = {0};
+        uint64_t sync_start = ls_now_ns();
         int rc = write_batch(log, batch, count, &at, &err);
+        uint64_t sync_end = ls_now_ns();
         if (rc == LS_E_UNKNOWN_OUTCOME) {
             ls_fail(log, rc, err.sys_errno, err.path, err.message);
         }
         /* Expect the appenders of this batch back, plus those that queued meanwhile. */
         pthread_mutex_lock(&log->mu);
         log->expected_ops = count + log->q_count;
+        choose_pipelining(log, count, sync_end - sync_start, sync_end);
+        int hand_off = log->pipelined && rc == LS_OK;
         pthread_mutex_unlock(&log->mu);
-        complete(log, batch, &at, rc, rc == LS_OK ? 0 : err.sys_errno);
+        if (hand_off) atomic_fetch_add_explicit(&log->st_pipelined_batches, 1, memory_order_relaxed);
+        ls_complete_batch(log, batch, &at, rc, rc == LS_OK ? 0 : err.sys_errno, hand_off);
     }
     return NULL;
 }
 
 int ls_writer_start(ls_log *log, ls_error *err) {
-    int rc = pthread_create(&log->prep_thread, NULL, preparer_main, log);
-    if (rc != 0) return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the segment preparer thread");
+    int rc = ls_completer_start(log, err);
+    if (rc != LS_OK) return rc;
+    rc = pthread_create(&log->prep_thread, NULL, preparer_main, log);
+    if (rc != 0) {
+        ls_completer_stop(log);
+        return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the segment preparer thread");
+    }
     rc = pthread_create(&log->writer_thread, NULL, writer_main, log);
     if (rc != 0) {
         pthread_mutex_lock(&log->prep_mu);
@@ -476,6 +501,7 @@ int ls_writer_start(ls_log *log, ls_error *err) {
         pthread_cond_broadcast(&log->prep_cv);
         pthread_mutex_unlock(&log->prep_mu);
         pthread_join(log->prep_thread, NULL);
+        ls_completer_stop(log);
         return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the writer thread");
     }
     log->threads_started = 1;
@@ -492,6 +518,7 @@ void ls_writer_stop(ls_log *log) {
     pthread_cond_broadcast(&log->writer_cv);
     pthread_mutex_unlock(&log->mu);
     pthread_join(log->writer_thread, NULL);
+    ls_completer_stop(log); /* after the writer: it completes what the writer handed over */
     pthread_mutex_lock(&log->prep_mu);
     log->prep_stop = 1;
     pthread_cond_broadcast(&log->prep_cv);

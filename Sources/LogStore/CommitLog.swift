@@ -1,7 +1,8 @@
 import CLogStore
 
 /// An append-only, crash-safe log of records in segment files, written by one group-commit
-/// writer thread in the C core.
+/// writer thread in the C core (completions run on that thread, or on its completer thread
+/// while group commit is pipelined: ``LogConfiguration/Pipelining``).
 ///
 /// Durability: ``append(_:)`` returns only after the record's bytes and an `fdatasync` (or a
 /// DSYNC write) covering them completed. Concurrent appends share one write and one sync.
@@ -63,6 +64,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.uring_mode = configuration.cUringMode
         config.recovery_mode = configuration.cRecoveryMode
         config.manifest_max_bytes = configuration.manifestMaxBytes
+        config.pipelining = configuration.cPipelining
         config.io = io
         config.on_complete = commitLogCompletion
         config.on_batch_done = commitLogBatchDone
@@ -115,7 +117,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         return try await append(count: records.count) { body in Self.withCRecords(records, body) }
     }
 
-    /// Queues `records` as one atomic append; `waiter` learns the outcome on the writer thread.
+    /// Queues `records` as one atomic append; `waiter` learns the outcome on the log's
+    /// completing thread.
     /// Returns `nil` once queued, or why they were refused (then `waiter` is never called).
     func enqueue(records: [LogRecord], waiter: AppendWaiter) -> LogError? {
         if records.isEmpty { return LogError(kind: .invalidArgument, message: "an append needs at least one record") }
@@ -182,7 +185,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     }
 
     /// Queues an append whose C records `withRecords` provides; `waiter` learns its outcome on
-    /// the writer thread. Returns `nil` once queued, or why it was refused (then `waiter` is
+    /// the log's completing thread. Returns `nil` once queued, or why it was refused (then `waiter` is
     /// never called). Upper layers (the key-value store, Raft) use this to update their
     /// indexes before their callers resume.
     func enqueue(
@@ -270,7 +273,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 appends: s.appends, records: s.records, batches: s.batches, frames: s.frames,
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
-                gatherNanoseconds: s.gather_ns, durableLSN: s.durable_lsn,
+                gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }
     }
@@ -349,18 +352,18 @@ extension ls_record {
     }
 }
 
-/// Learns the outcome of one append on the C writer thread, in LSN order, in two steps:
+/// Learns the outcome of one append on the log's completing thread, in LSN order, in two steps:
 /// ``complete(_:directory:)`` for every append of a durable write first, then ``resume()`` for
 /// each. Waking a caller inside `complete` would let it run, and take the locks later
 /// completions of the same batch still hold, while they run; with the two steps every
 /// index or group state is updated before the first caller wakes. Subclasses must not block
 /// for long: every later append's completion waits behind this one.
 class AppendWaiter {
-    /// Called exactly once, on the writer thread: records the outcome (the caller must not
+    /// Called exactly once, on the completing thread: records the outcome (the caller must not
     /// see it yet). `directory` names the log for errors.
     func complete(_ result: borrowing ls_append_result, directory: String) {}
 
-    /// Called exactly once, on the writer thread, after ``complete(_:directory:)`` of every
+    /// Called exactly once, on the completing thread, after ``complete(_:directory:)`` of every
     /// append of the batch: wakes the caller.
     func resume() {}
 }
@@ -372,10 +375,10 @@ extension LogError {
     }
 }
 
-/// Carries one suspended append from the C writer thread back to its task.
+/// Carries one suspended append from the log's completing thread back to its task.
 private final class ContinuationWaiter: AppendWaiter {
     let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
-    /// Set by `complete`, read by `resume`; both run on the writer thread.
+    /// Set by `complete`, read by `resume`; both run on the completing thread.
     private var outcome: Result<ClosedRange<LSN>, LogError>?
 
     init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>) {
@@ -397,8 +400,9 @@ private final class ContinuationWaiter: AppendWaiter {
 /// waiters of the batch being completed, to resume once all of them completed.
 private final class CompletionContext: @unchecked Sendable {
     let directory: String
-    /// Touched only on the writer thread (the C writer calls both callbacks from it), which is
-    /// why this class is `@unchecked Sendable`.
+    /// Touched only by the completing thread: the C writer thread, or its completer thread while
+    /// group commit is pipelined. The C core completes one batch at a time and hands over between
+    /// the two under a mutex (`ls_completer.c`), which is why this class is `@unchecked Sendable`.
     private var completed: [AppendWaiter] = []
 
     init(directory: String) {
@@ -417,8 +421,8 @@ private final class CompletionContext: @unchecked Sendable {
     }
 }
 
-/// Called by the writer thread once per append, in LSN order. Resuming a continuation only
-/// enqueues its task, so the writer never runs Swift code of the caller.
+/// Called by the completing thread once per append, in LSN order. Resuming a continuation only
+/// enqueues its task, so the completing thread never runs Swift code of the caller.
 private func commitLogCompletion(
     _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ result: UnsafePointer<ls_append_result>?
 ) {
@@ -426,7 +430,7 @@ private func commitLogCompletion(
     Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().complete(waiter, result!.pointee)
 }
 
-/// Called by the writer thread after the completions of one batch: wakes their callers.
+/// Called by the completing thread after the completions of one batch: wakes their callers.
 private func commitLogBatchDone(_ context: UnsafeMutableRawPointer?) {
     Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().resumeAll()
 }

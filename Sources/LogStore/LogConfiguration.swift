@@ -60,6 +60,21 @@ public struct LogConfiguration: Sendable, Equatable {
     /// How io_uring makes writes durable. Default ``UringMode/linkedFdatasync``.
     public var uringMode: UringMode = .linkedFdatasync
 
+    /// Whether the writer hands a written batch to its completer thread and starts the next
+    /// write while that batch's callers are woken and come back.
+    public enum Pipelining: Sendable, Equatable {
+        /// Pipeline while the callers of a batch take longer to come back than a sync takes
+        /// (many concurrent appenders); complete on the writer thread otherwise.
+        case automatic
+        /// The writer completes every batch itself before the next write.
+        case never
+        /// Every written batch is completed on the completer thread (for tests and benchmarks).
+        case always
+    }
+
+    /// Whether group commits are pipelined. Default ``Pipelining/automatic``.
+    public var pipelining: Pipelining = .automatic
+
     /// What opening does about damaged data (docs/FORMAT.md §7.5).
     public enum RecoveryMode: Sendable, Equatable {
         /// Cut a torn tail (an unacknowledged last write) off the newest segment; refuse to open
@@ -90,6 +105,14 @@ public struct LogConfiguration: Sendable, Equatable {
         case .strict: LS_RECOVERY_STRICT
         case .pointInTime: LS_RECOVERY_POINT_IN_TIME
         case .salvage: LS_RECOVERY_SALVAGE
+        }
+    }
+
+    var cPipelining: ls_pipelining {
+        switch pipelining {
+        case .automatic: LS_PIPELINE_AUTO
+        case .never: LS_PIPELINE_NEVER
+        case .always: LS_PIPELINE_ALWAYS
         }
     }
 

@@ -57,6 +57,9 @@ public struct LogStatistics: Sendable, Equatable {
     public var syncNanoseconds: UInt64
     /// Nanoseconds the writer spent gathering batches while it expected several appends.
     public var gatherNanoseconds: UInt64
+    /// Batches completed on the completer thread while the writer went on to the next write
+    /// (``LogConfiguration/Pipelining``).
+    public var pipelinedBatches: UInt64
     /// The highest durable LSN.
     public var durableLSN: LSN
     /// The backend in use: "io_uring" or "pwritev".

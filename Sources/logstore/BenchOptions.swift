@@ -16,6 +16,9 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .customLong("spin-us"), help: "How long the writer polls for appends before sleeping, in µs (default: the LogConfiguration default, \(LogConfiguration().writerSpinMicroseconds)).")
     var spinMicroseconds: UInt32?
 
+    @Option(help: "Pipelined group commit: auto (while callers take longer to come back than a sync), never or always (default: auto).")
+    var pipelining: PipeliningChoice = .auto
+
     @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
     var noPrewrite = false
 
@@ -58,6 +61,7 @@ struct BenchOptions: ParsableArguments {
         if let lingerMicroseconds { configuration.lingerMaxMicroseconds = lingerMicroseconds }
         if let spinMicroseconds { configuration.writerSpinMicroseconds = spinMicroseconds }
         configuration.prewriteSegments = !noPrewrite
+        configuration.pipelining = pipelining.pipelining
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
         return BenchSettings(
             configuration: configuration, valueSize: valueSizeOption ?? defaultValueSize, ceilingSeconds: ceilingSeconds,
@@ -97,6 +101,21 @@ enum BackendChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
         case .auto: .automatic
         case .ioUring: .ioUring
         case .pwritev: .pwritev
+        }
+    }
+}
+
+/// `--pipelining`: the command-line spelling of ``LogConfiguration/Pipelining``.
+enum PipeliningChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto
+    case never
+    case always
+
+    var pipelining: LogConfiguration.Pipelining {
+        switch self {
+        case .auto: .automatic
+        case .never: .never
+        case .always: .always
         }
     }
 }

@@ -253,6 +253,7 @@ enum RaftBenchmark {
         delta.lingerWaits -= before.lingerWaits
         delta.syncNanoseconds -= before.syncNanoseconds
         delta.gatherNanoseconds -= before.gatherNanoseconds
+        delta.pipelinedBatches -= before.pipelinedBatches
         return delta
     }
 }

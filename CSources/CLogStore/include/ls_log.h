@@ -95,6 +95,13 @@ typedef enum ls_recovery_mode {
                                       in the manifest, so later strict opens and readers skip them too */
 } ls_recovery_mode;
 
+/* Whether the writer completes a batch on the completer thread while it writes the next one. */
+typedef enum ls_pipelining {
+    LS_PIPELINE_AUTO = 0,   /* when the appenders take longer to come back than a sync takes */
+    LS_PIPELINE_NEVER = 1,  /* the writer completes every batch itself before the next write */
+    LS_PIPELINE_ALWAYS = 2, /* every written batch goes to the completer thread (tests, benchmarks) */
+} ls_pipelining;
+
 typedef struct ls_log_config {
     const char *dir;             /* the store root (LOCK, manifest/, segments/, snapshots/, markers/;
                                     docs/FORMAT.md §1); created if missing */
@@ -120,6 +127,7 @@ typedef struct ls_log_config {
     ls_recovery_mode recovery_mode; /* what open does about damage (default LS_RECOVERY_STRICT) */
     uint64_t manifest_max_bytes; /* rewrite manifest/manifest.log once it passes this size (default
                                     1 MiB; also at least twice its size after the last rewrite) */
+    ls_pipelining pipelining;    /* default LS_PIPELINE_AUTO */
 } ls_log_config;
 
 /* Fills a configuration with the defaults above (dir and on_complete must still be set). */
@@ -227,6 +235,8 @@ typedef struct ls_log_stats {
     uint64_t sync_ns;          /* total time inside durable writes (write + fdatasync) */
     uint64_t gather_ns;        /* total time from the end of one batch's completions to the
                                   next batch's write, while appends were queued or expected */
+    uint64_t pipelined_batches; /* batches completed on the completer thread while the writer
+                                   went on to the next batch */
     ls_backend backend;
 } ls_log_stats;
 

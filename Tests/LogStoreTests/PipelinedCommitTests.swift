@@ -1,0 +1,205 @@
+import CLogStore
+import Foundation
+import Testing
+
+@testable import LogStore
+
+/// Pipelined group commit (`LogConfiguration.Pipelining`, `ls_completer.c`): batches completed
+/// on the completer thread while the writer writes the next one must still complete exactly
+/// once each, in LSN order, before their callers resume, through failures and close.
+@Suite("Pipelined commit")
+struct PipelinedCommitTests {
+    @Test("every append completes once, in LSN order, when every batch is completed on the completer thread",
+          arguments: bothBackends)
+    func alwaysPipelined(backend: LogConfiguration.Backend) async throws {
+        let dir = TemporaryDirectory()
+        var configuration = smallSegments(backend)
+        configuration.pipelining = .always
+        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let journal = CompletionJournal()
+        let outcomes = await Self.append(to: log, writers: 24, perWriter: 40, journal: journal)
+        let stats = log.statistics
+        try log.close()
+
+        #expect(outcomes.allSatisfy { $0.lsn != nil }, "every append of a healthy log succeeds")
+        try journal.expectLSNOrder()
+        #expect(stats.batches > 0 && stats.pipelinedBatches == stats.batches, "always: every batch goes to the completer")
+        #expect(stats.batches < stats.appends, "group commit gathered nothing")
+
+        let reopened = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let byLSN = Dictionary(uniqueKeysWithValues: try reopened.readAll().map { ($0.lsn, $0.record.value) })
+        try reopened.close()
+        #expect(byLSN.count == outcomes.count)
+        for outcome in outcomes { #expect(byLSN[outcome.lsn!] == outcome.value) }
+    }
+
+    @Test("automatic pipelining keeps LSN order while the number of appenders changes")
+    func automaticAcrossLoads() async throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments(.pwritev))
+        let journal = CompletionJournal()
+        var outcomes: [AppendOutcome] = []
+        // Many appenders, one, many again: the writer may switch between handing batches to the
+        // completer and completing them itself; completions must never overtake each other.
+        for (writers, perWriter) in [(48, 30), (1, 60), (32, 30)] {
+            outcomes += await Self.append(to: log, writers: writers, perWriter: perWriter, journal: journal)
+        }
+        try log.close()
+        #expect(outcomes.allSatisfy { $0.lsn != nil })
+        #expect(Set(outcomes.compactMap(\.lsn)).count == outcomes.count, "LSNs are unique")
+        try journal.expectLSNOrder()
+    }
+
+    @Test("a failed sync while earlier batches are with the completer: they succeed, in order, before any failure",
+          arguments: [UInt64(3), 9])
+    func syncFailureMidPipeline(failingWrite: UInt64) async throws {
+        let dir = TemporaryDirectory()
+        var configuration = smallSegments(.pwritev)
+        configuration.pipelining = .always
+        let faulty = try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: failingWrite, configuration: configuration) {
+            ls_faultio_plan_durable_write($0, failingWrite, LS_FAULT_SYNC_EIO, 0)
+        }
+        let journal = CompletionJournal()
+        let outcomes = await Self.append(to: faulty.log, writers: 16, perWriter: 25, journal: journal, stopOnError: true)
+        try journal.expectLSNOrder()
+        let entries = journal.entries
+        let firstFailure = try #require(entries.firstIndex { $0.lsn == nil }, "the planned sync failure reached no append")
+        #expect(entries[firstFailure...].allSatisfy { $0.lsn == nil }, "a success completed after a failure")
+        #expect(entries[firstFailure].error?.kind == .outcomeUnknown, "the batch whose sync failed learns outcomeUnknown first")
+        #expect(entries.count(where: { $0.error?.kind == .outcomeUnknown }) >= 1)
+        #expect(faulty.log.failure != nil, "the log is stopped (fail-stop)")
+        ls_faultio_crash_now(faulty.faults)
+        try faulty.crashAndRelease()
+
+        // Every acknowledged append survives the power cut that follows the failed sync.
+        let reopened = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let byLSN = Dictionary(uniqueKeysWithValues: try reopened.readAll().map { ($0.lsn, $0.record.value) })
+        try reopened.close()
+        let acknowledged = outcomes.filter { $0.lsn != nil }
+        #expect(!acknowledged.isEmpty, "durable write \(failingWrite) failed, so earlier ones succeeded")
+        for outcome in acknowledged { #expect(byLSN[outcome.lsn!] == outcome.value) }
+    }
+
+    @Test("close completes every queued append, whichever thread completes it")
+    func closeDrainsTheCompleter() async throws {
+        let dir = TemporaryDirectory()
+        var configuration = smallSegments(.pwritev)
+        configuration.pipelining = .always
+        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let journal = CompletionJournal()
+        let waiters = (0..<200).map { JournalWaiter(journal: journal, tag: $0) }
+        for (i, waiter) in waiters.enumerated() {
+            #expect(log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: i))], waiter: waiter) == nil)
+        }
+        try log.close()
+        #expect(waiters.allSatisfy { $0.resumed }, "close returned before every queued append completed")
+        #expect(journal.entries.count == 200)
+        #expect(journal.entries.allSatisfy { $0.lsn != nil }, "close makes queued appends durable")
+        try journal.expectLSNOrder()
+    }
+
+    // MARK: support
+
+    /// One append of a test writer and how it ended (`lsn` nil: it failed).
+    struct AppendOutcome: Sendable {
+        let value: [UInt8]
+        let lsn: LSN?
+    }
+
+    /// Runs `writers` tasks, each appending `perWriter` records one at a time through a
+    /// ``JournalWaiter``; with `stopOnError` a writer stops at its first failure.
+    static func append(
+        to log: CommitLog, writers: Int, perWriter: Int, journal: CompletionJournal, stopOnError: Bool = false
+    ) async -> [AppendOutcome] {
+        await withTaskGroup(of: [AppendOutcome].self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    var mine: [AppendOutcome] = []
+                    for s in 0..<perWriter {
+                        let value = testValue(writer: w, seq: s)
+                        let lsn = await Self.appendOne(value, to: log, journal: journal, tag: w << 16 | s)
+                        mine.append(AppendOutcome(value: value, lsn: lsn))
+                        if lsn == nil && stopOnError { break }
+                    }
+                    return mine
+                }
+            }
+            var all: [AppendOutcome] = []
+            for await part in group { all += part }
+            return all
+        }
+    }
+
+    /// Appends one record through a ``JournalWaiter`` and returns its LSN, or nil if it failed.
+    static func appendOne(_ value: [UInt8], to log: CommitLog, journal: CompletionJournal, tag: Int) async -> LSN? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<LSN?, Never>) in
+            let waiter = JournalWaiter(journal: journal, tag: tag) { continuation.resume(returning: $0) }
+            if log.enqueue(records: [LogRecord(value: value)], waiter: waiter) != nil {
+                continuation.resume(returning: nil)
+            }
+        }
+    }
+}
+
+/// The order in which a log completed appends, across threads.
+final class CompletionJournal: Sendable {
+    /// One completion: the append's first LSN, or its error.
+    struct Entry: Sendable {
+        let tag: Int
+        let lsn: LSN?
+        let error: LogError?
+    }
+
+    private let state = TSanVisibleMutex<[Entry]>([])
+
+    var entries: [Entry] { state.withLock { $0 } }
+
+    func record(_ entry: Entry) { state.withLock { $0.append(entry) } }
+
+    /// Successful completions came in strictly increasing LSN order.
+    func expectLSNOrder(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let lsns = entries.compactMap(\.lsn)
+        for (a, b) in zip(lsns, lsns.dropFirst()) where a >= b {
+            Issue.record("completion of LSN \(b) came after LSN \(a)", sourceLocation: sourceLocation)
+            return
+        }
+    }
+}
+
+/// An append waiter that writes its completion into a journal and checks the two steps:
+/// `complete` once, then `resume` once.
+final class JournalWaiter: AppendWaiter, @unchecked Sendable {  // safe: both steps run on one completing thread, in order
+    let journal: CompletionJournal
+    let tag: Int
+    private let onResume: (LSN?) -> Void
+    private var outcome: CompletionJournal.Entry?
+    private let resumedFlag = TSanVisibleMutex(false)
+
+    init(journal: CompletionJournal, tag: Int, onResume: @escaping (LSN?) -> Void = { _ in }) {
+        self.journal = journal
+        self.tag = tag
+        self.onResume = onResume
+    }
+
+    /// Whether ``resume()`` ran.
+    var resumed: Bool { resumedFlag.withLock { $0 } }
+
+    override func complete(_ result: borrowing ls_append_result, directory: String) {
+        precondition(outcome == nil, "complete called twice")
+        let entry =
+            result.status == 0
+            ? CompletionJournal.Entry(tag: tag, lsn: result.first_lsn, error: nil)
+            : CompletionJournal.Entry(tag: tag, lsn: nil, error: LogError(completion: result, directory: directory))
+        outcome = entry
+        journal.record(entry)
+    }
+
+    override func resume() {
+        guard let outcome else { preconditionFailure("resume before complete") }
+        resumedFlag.withLock {
+            precondition(!$0, "resume called twice")
+            $0 = true
+        }
+        onResume(outcome.lsn)
+    }
+}
