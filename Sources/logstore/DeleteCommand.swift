@@ -53,7 +53,7 @@ struct DeleteCommand: AsyncParsableCommand {
         if expected == .absent {
             throw CLIFailure(badInput: "--expect-version absent cannot delete anything: give the key's current version")
         }
-        let deleted = try await StoreAccess.withStore(at: store.storeDirectory, create: false) {
+        let deleted = try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.configuration) {
             (s) throws(CLIFailure) -> Bool in
             do throws(StoreError) {
                 if let expected {

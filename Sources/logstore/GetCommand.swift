@@ -46,7 +46,7 @@ struct GetCommand: AsyncParsableCommand {
     private func get() async throws(CLIFailure) -> ([UInt8], VersionedValue) {
         let namespace = try store.validatedNamespace()
         let key = try store.key(self.key)
-        let found = try await StoreAccess.withStore(at: store.storeDirectory, create: false) {
+        let found = try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.configuration) {
             (s) throws(CLIFailure) -> VersionedValue? in
             do throws(StoreError) {
                 return try s.get(key, in: namespace)

@@ -35,7 +35,8 @@ struct JSONObject: Sendable {
         "{" + entries.map { Self.quote($0.key) + ":" + Self.encode($0.value) }.joined(separator: ",") + "}"
     }
 
-    private static func encode(_ value: Value) -> String {
+    /// `value` as JSON text (also for ``JSONTree``).
+    static func encode(_ value: Value) -> String {
         switch value {
         case .string(let s): return quote(s)
         case .integer(let n): return String(n)
@@ -49,7 +50,8 @@ struct JSONObject: Sendable {
         }
     }
 
-    private static func quote(_ s: String) -> String {
+    /// `s` as a JSON string literal, escaped per RFC 8259 (also for ``JSONTree``).
+    static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

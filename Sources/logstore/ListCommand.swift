@@ -55,7 +55,7 @@ struct ListCommand: AsyncParsableCommand {
         let prefix = try self.prefix.map { (text) throws(CLIFailure) in try store.encoding.decode(text, what: "prefix") } ?? []
         let after = try self.after.map { (text) throws(CLIFailure) in try store.key(text, what: "--after key") }
         guard limit >= 1 else { throw CLIFailure(badInput: "--limit must be at least 1, not \(limit)") }
-        return try await StoreAccess.withStore(at: store.storeDirectory, create: false) { (s) throws(CLIFailure) -> KeyPage in
+        return try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.configuration) { (s) throws(CLIFailure) -> KeyPage in
             do throws(StoreError) {
                 return try s.list(in: namespace, prefix: prefix, after: after, limit: limit)
             } catch {

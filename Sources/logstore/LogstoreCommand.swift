@@ -3,8 +3,8 @@ import ArgumentParser
 /// `logstore`: the command-line face of swift-logstore.
 ///
 /// Subcommands: `put`, `get`, `delete` and `list` (the key-value store), `verify`, `dump`
-/// and `inspect` (read-only), `raft` (the Raft groups: `groups`, `show`, `entries`), `bench`
-/// (throughput and latency of durable appends and store operations against the disk's
+/// and `inspect` (read-only), `recover` (open in a recovery mode and report what it dropped),
+/// `raft` (the Raft groups: `groups`, `show`, `entries`), `bench` (throughput and latency of durable appends and store operations against the disk's
 /// single-writer fsync ceiling), and `stress` and `check` (a workload that prints every
 /// acknowledged operation, and the check of a store against those lines after a crash).
 @main
@@ -21,6 +21,10 @@ struct LogstoreCommand: AsyncParsableCommand {
             malformed hex), 64 command-line usage error. verify, dump and inspect read a \
             store without changing it; their exit codes are in their --help. raft groups, \
             raft show and raft entries print the store's Raft groups and their entries. \
+            put, get, delete, list, raft and recover take --recovery strict|point-in-time|salvage \
+            (default strict, which refuses damaged data); the other two drop damaged data, \
+            change the store on disk and report what they dropped on standard error; recover \
+            opens a store that way and prints the full report (see 'logstore recover --help'). \
             stress runs a mixed workload printing every acknowledged operation, and check \
             verifies a store against those ACK streams after a crash (docs/TESTING.md).
 
@@ -29,6 +33,6 @@ struct LogstoreCommand: AsyncParsableCommand {
             """,
         subcommands: [
             PutCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, VerifyCommand.self, DumpCommand.self,
-            InspectCommand.self, RaftCommand.self, BenchCommand.self, StressCommand.self, CheckCommand.self,
+            InspectCommand.self, RecoverCommand.self, RaftCommand.self, BenchCommand.self, StressCommand.self, CheckCommand.self,
         ])
 }

@@ -70,7 +70,7 @@ struct PutCommand: AsyncParsableCommand {
             bytes = try store.encoding.decode(input: try StandardInput.readAll(), what: "value")
         }
         let expected = expectVersion?.version
-        return try await StoreAccess.withStore(at: store.storeDirectory, create: true) { (s) throws(CLIFailure) -> Version in
+        return try await StoreAccess.withStore(at: store.storeDirectory, create: true, configuration: store.recovery.configuration) { (s) throws(CLIFailure) -> Version in
             do throws(StoreError) {
                 if let expected {
                     return try await s.compareAndSwap(key, in: namespace, expected: expected, newValue: bytes)

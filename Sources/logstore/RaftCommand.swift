@@ -10,7 +10,8 @@ struct RaftCommand: AsyncParsableCommand {
         discussion: """
             Each subcommand opens the store (replaying its log, so it fails while another \
             process holds the store open; Raft entries are not loaded, only their index), \
-            prints, and closes it. Nothing is written.
+            prints, and closes it. Nothing is written but what any open writes, unless \
+            --recovery point-in-time or salvage drops damaged data (see 'logstore recover --help').
 
             Examples:
               logstore raft groups ./store
@@ -24,13 +25,16 @@ struct RaftCommand: AsyncParsableCommand {
         subcommands: [RaftGroupsCommand.self, RaftShowCommand.self, RaftEntriesCommand.self])
 }
 
-/// The leading arguments of `raft show` and `raft entries`: the store directory and the group.
+/// The leading arguments of `raft show` and `raft entries`: the store directory, the group and
+/// the recovery mode of the open.
 struct RaftGroupArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("The store directory.", valueName: "store-dir"))
     var storeDirectory: String
 
     @Argument(help: ArgumentHelp("The Raft group id (a number, as 'raft groups' lists them).", valueName: "group"))
     var group: UInt64
+
+    @OptionGroup var recovery: RecoveryArguments
 }
 
 /// What the `raft` commands share: the store's groups and the unknown-group failure.

@@ -28,12 +28,14 @@ struct RaftGroupsCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The store directory.", valueName: "store-dir"))
     var storeDirectory: String
 
+    @OptionGroup var recovery: RecoveryArguments
+
     @Flag(help: "Print JSON lines instead of a table.")
     var json = false
 
     func run() async throws {
         do {
-            let infos = try await StoreAccess.withStore(at: storeDirectory, create: false) {
+            let infos = try await StoreAccess.withStore(at: storeDirectory, create: false, configuration: recovery.configuration) {
                 (store) throws(CLIFailure) -> [RaftGroupInfo] in
                 store.raft.groupIDs.compactMap { store.raft.info($0) }
             }

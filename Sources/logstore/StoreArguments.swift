@@ -2,7 +2,7 @@ import ArgumentParser
 import LogStore
 
 /// The leading arguments of every key-value command: the store directory, the namespace,
-/// and how keys and values are spelled.
+/// how keys and values are spelled, and the recovery mode of the open.
 struct StoreArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("The store directory.", valueName: "store-dir"))
     var storeDirectory: String
@@ -12,6 +12,8 @@ struct StoreArguments: ParsableArguments {
 
     @Flag(help: "Keys and values on the command line, on standard input and in text output are hex digits (two per byte) instead of UTF-8 text.")
     var hex = false
+
+    @OptionGroup var recovery: RecoveryArguments
 
     /// How keys and values are spelled.
     var encoding: ByteEncoding { ByteEncoding(hex: hex) }
