@@ -5,9 +5,20 @@ final class NamespaceTable: @unchecked Sendable {  // safe: `lock` guards both m
     private var ids: [Namespace: UInt16] = [:]
     private var names: [Namespace] = []
 
+    /// Up to this many namespaces, lookups scan `names` instead of hashing into `ids`.
+    ///
+    /// Every write looks its namespace up, and stores hold a handful of them: comparing a name
+    /// costs a length check (and, for the caller's own `Namespace` value, a buffer identity
+    /// check), while `ids` hashes the name through `Hasher` byte by byte.
+    static let scanLimit = 8
+
     /// The id of a namespace seen before, else `nil` (then it holds no keys).
     func existingID(_ namespace: Namespace) -> UInt16? {
-        lock.withReadLock { ids[namespace] }
+        lock.withReadLock {
+            guard names.count <= Self.scanLimit else { return ids[namespace] }
+            // Ids number the names in order of first use, so a name's id is its position.
+            return names.firstIndex(of: namespace).map { UInt16(truncatingIfNeeded: $0) }
+        }
     }
 
     /// The id of `namespace`, numbering it if new.

@@ -47,7 +47,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     /// Guards `pending`. Separate from `writeLock` because completions (on the log's writer
     /// thread) take it, and a writer holding `writeLock` can wait for the log (at close).
     private let pendingLock = ReadWriteLock()
-    private var pending = PendingWrites()  // guarded by pendingLock
+    private var pending = PendingWrites<UnsafeContinuation<Attempt, Never>>()  // guarded by pendingLock
 
     /// Opens (creating if needed) the store at `path` and rebuilds its index from the log.
     ///
@@ -160,7 +160,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         try validateKey(key)
         try validateValue(value)
         let write = try PreparedWrite(namespace: namespace, id: namespaces.id(namespace), key: key, value: value)
-        return try await perform([write], conditions: [], deleteOnlyIfPresent: false)[0]
+        return Version(lsn: try await perform(.one(write), conditions: [], deleteOnlyIfPresent: false)!)
     }
 
     /// Deletes `key` from `namespace` (a tombstone record keeps it deleted across restarts).
@@ -172,7 +172,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     public func delete(_ key: [UInt8], in namespace: Namespace) async throws(StoreError) -> Bool {
         try validateKey(key)
         let write = try PreparedWrite(namespace: namespace, id: namespaces.id(namespace), key: key, value: nil)
-        return try await !perform([write], conditions: [], deleteOnlyIfPresent: true).isEmpty
+        return try await perform(.one(write), conditions: [], deleteOnlyIfPresent: true) != nil
     }
 
     /// Writes `newValue` (or deletes, for `nil`) only if the key's current version is
@@ -189,7 +189,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         let id = try namespaces.id(namespace)
         let write = PreparedWrite(namespace: namespace, id: id, key: key, value: newValue)
         let condition = PreparedCondition(namespace: namespace, id: id, key: key, version: expected)
-        return try await perform([write], conditions: [condition], deleteOnlyIfPresent: false)[0]
+        return Version(lsn: try await perform(.one(write), conditions: [condition], deleteOnlyIfPresent: false)!)
     }
 
     /// Checks every condition of `batch` and, if all hold, writes all its puts and deletes as
@@ -224,7 +224,8 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                     namespace: condition.namespace, id: try namespaces.id(condition.namespace), key: condition.key,
                     version: condition.version))
         }
-        return try await perform(writes, conditions: conditions, deleteOnlyIfPresent: false)
+        let first = try await perform(.many(writes), conditions: conditions, deleteOnlyIfPresent: false)!
+        return (0..<writes.count).map { Version(lsn: first + UInt64($0)) }
     }
 
     // MARK: - state
@@ -259,58 +260,53 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
 
     // MARK: - the write path
 
-    /// The outcome of one attempt at a write: done, or retry once a key's writes in flight finished.
+    /// The outcome of one attempt at a write: retry once a key's writes in flight finished, or
+    /// done: the LSN of its first record (the writes have consecutive LSNs), `nil` when nothing
+    /// was written (a delete of an absent key), or why it failed.
     enum Attempt {
         case retry
-        case done(Result<[Version], StoreError>)
+        case done(Result<LSN?, StoreError>)
     }
 
     /// Validates the conditions (waiting out writes in flight on their keys), queues the
-    /// writes as one append and waits for it. With `deleteOnlyIfPresent`, a single delete of
-    /// a key that is absent and has no write in flight writes nothing and returns `[]`.
-    private func perform(_ writes: [PreparedWrite], conditions: [PreparedCondition], deleteOnlyIfPresent: Bool)
-        async throws(StoreError) -> [Version]
+    /// writes as one append and waits for it; returns the LSN of the first write. With
+    /// `deleteOnlyIfPresent`, a single delete of a key that is absent and has no write in
+    /// flight writes nothing and returns `nil` (only then is it `nil`).
+    private func perform(_ writes: PreparedWrites, conditions: [PreparedCondition], deleteOnlyIfPresent: Bool)
+        async throws(StoreError) -> LSN?
     {
-        let records = writes.map { write in
-            LogRecord(
-                type: write.value == nil ? RecordType.kvDelete.rawValue : RecordType.kvPut.rawValue,
-                key: KVRecord.encodeKey(write.namespace, write.key), value: write.value ?? [])
+        // The C record's value length is 32 bits (reachable only with segments over 4 GiB).
+        var largestValue = 0
+        writes.forEachWrite { _, write in largestValue = max(largestValue, write.value?.count ?? 0) }
+        if largestValue > Int(UInt32.max) {
+            throw StoreError(kind: .tooLarge, message: "a value of \(largestValue) bytes exceeds what a record can hold")
         }
         while true {
             let attempt: Attempt = await withUnsafeContinuation { continuation in
                 let immediate = writeLock.withWriteLock { () -> Attempt? in
-                    // Checking and waiting happen under one pendingLock hold, so a completion
-                    // cannot slip between them and leave this waiter asleep.
-                    let mustWait = pendingLock.withWriteLock { () -> Bool in
-                        guard let busy = conditions.first(where: { pending.isPending($0.pendingKey) }) else { return false }
-                        pending.wait(for: busy.pendingKey, continuation)
-                        return true
-                    }
-                    if mustWait { return nil }
-                    // No condition key has a write in flight, and none can start (writeLock is
-                    // held), so the index shows their current versions.
-                    for condition in conditions {
-                        let actual = Version(lsn: index.lookup(condition.id, condition.key)?.version ?? 0)
-                        if actual != condition.version {
-                            return .done(.failure(StoreError(
-                                kind: .versionMismatch,
-                                message: "key \(printable(condition.key)) in namespace \(condition.namespace) is at version "
-                                    + "\(actual), not the expected \(condition.version)",
-                                expected: condition.version, actual: actual)))
+                    if !conditions.isEmpty {
+                        switch check(conditions, waiting: continuation) {
+                        case .hold: break
+                        case .waiting: return nil
+                        case .failed(let error): return .done(.failure(error))
                         }
                     }
-                    if deleteOnlyIfPresent, let write = writes.first {
+                    if deleteOnlyIfPresent, case .one(let write) = writes {
                         let inFlight = pendingLock.withWriteLock { pending.isPending(write.pendingKey) }
-                        if !inFlight && index.lookup(write.id, write.key) == nil { return .done(.success([])) }
+                        if !inFlight && index.lookup(write.id, write.key) == nil { return .done(.success(nil)) }
                     }
                     // In flight before queued: the completion, which may run at once on the
                     // writer thread, always finds the keys it ends.
-                    let keys = writes.map(\.pendingKey)
-                    pendingLock.withWriteLock { pending.add(keys) }
+                    pendingLock.withWriteLock {
+                        writes.forEachWrite { _, write in pending.add(write.pendingKey) }
+                    }
                     let waiter = WriteWaiter(store: self, writes: writes, continuation: continuation)
-                    if let error = log.enqueue(records: records, waiter: waiter) {
+                    if let error = log.enqueue(count: writes.count, waiter: waiter, { KVRecord.withCRecords(writes, $0) }) {
                         // Waiters of a write that finished meanwhile may now be due.
-                        let woken = pendingLock.withWriteLock { pending.finish(keys) }
+                        var woken: [UnsafeContinuation<Attempt, Never>] = []
+                        pendingLock.withWriteLock {
+                            writes.forEachWrite { _, write in pending.finish(write.pendingKey, waking: &woken) }
+                        }
                         for waiter in woken { waiter.resume(returning: .retry) }
                         return .done(.failure(StoreError(error)))
                     }
@@ -325,35 +321,76 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         }
     }
 
-    /// Applies a durable append to the index, then ends its writes' in-flight state. Runs on
-    /// the log's writer thread, in LSN order, before the writer resumes.
-    fileprivate func finish(_ writes: [PreparedWrite], result: borrowing ls_append_result) -> [UnsafeContinuation<Attempt, Never>] {
+    /// What checking the conditions of a write found.
+    private enum ConditionCheck {
+        /// Every condition holds.
+        case hold
+        /// A condition's key has a write in flight: the continuation is kept, to be resumed
+        /// with ``Attempt/retry`` once that write finished.
+        case waiting
+        /// A condition does not hold.
+        case failed(StoreError)
+    }
+
+    /// Checks `conditions`; called with the write lock held.
+    private func check(_ conditions: [PreparedCondition], waiting continuation: UnsafeContinuation<Attempt, Never>)
+        -> ConditionCheck
+    {
+        // Checking and waiting happen under one pendingLock hold, so a completion cannot slip
+        // between them and leave this waiter asleep.
+        let mustWait = pendingLock.withWriteLock { () -> Bool in
+            conditions.contains { pending.wait(for: $0.pendingKey, continuation) }
+        }
+        if mustWait { return .waiting }
+        // No condition key has a write in flight, and none can start (writeLock is held), so
+        // the index shows their current versions.
+        for condition in conditions {
+            let actual = Version(lsn: index.lookup(condition.id, condition.key)?.version ?? 0)
+            if actual != condition.version {
+                return .failed(StoreError(
+                    kind: .versionMismatch,
+                    message: "key \(printable(condition.key)) in namespace \(condition.namespace) is at version "
+                        + "\(actual), not the expected \(condition.version)",
+                    expected: condition.version, actual: actual))
+            }
+        }
+        return .hold
+    }
+
+    /// Applies a durable append to the index, then ends its writes' in-flight state, adding the
+    /// conditional writes that waited for them to `woken`. Runs on the log's writer thread, in
+    /// LSN order, before the writer resumes.
+    fileprivate func finish(
+        _ writes: PreparedWrites, result: borrowing ls_append_result, waking woken: inout [UnsafeContinuation<Attempt, Never>]
+    ) {
         if result.status == 0 {
             let firstLSN = result.first_lsn
             let segment = result.segment_seq
             let inContainer = result.in_container != 0
             var offset = result.offset
             index.update { index in
-                for (i, write) in writes.enumerated() {
+                writes.forEachWrite { i, write in
                     let location = RecordLocation(
                         segment: segment, offset: offset, item: inContainer ? UInt32(i) : LS_LOCATION_PLAIN)
+                    let valueLength = write.value?.count
                     if !inContainer {
-                        offset += KVRecord.encodedSize(
-                            keyLength: 1 + write.namespace.bytes.count + write.key.count, valueLength: write.value?.count ?? 0)
+                        offset += KVRecord.encodedSize(keyLength: write.recordKeyLength, valueLength: valueLength ?? 0)
                     }
-                    write.key.withUnsafeBytes { key in
-                        if let value = write.value {
+                    write.pendingKey.key.withUnsafeBytes { key in
+                        if let valueLength {
                             let entry = IndexEntry(
-                                version: firstLSN + UInt64(i), location: location, valueLength: UInt32(value.count))
-                            index.upsert(namespace: write.id, key: key, entry: entry)
+                                version: firstLSN + UInt64(i), location: location, valueLength: UInt32(valueLength))
+                            index.upsert(namespace: write.pendingKey.namespace, key: key, entry: entry)
                         } else {
-                            index.remove(namespace: write.id, key: key)
+                            index.remove(namespace: write.pendingKey.namespace, key: key)
                         }
                     }
                 }
             }
         }
-        return pendingLock.withWriteLock { pending.finish(writes.map(\.pendingKey)) }
+        pendingLock.withWriteLock {
+            writes.forEachWrite { _, write in pending.finish(write.pendingKey, waking: &woken) }
+        }
     }
 
     private func validateKey(_ key: [UInt8]) throws(StoreError) {
@@ -373,53 +410,31 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     }
 }
 
-/// A put (value) or delete (nil) ready to queue.
-struct PreparedWrite: Sendable {
-    let namespace: Namespace
-    let id: UInt16
-    let key: [UInt8]
-    let value: [UInt8]?
-    let pendingKey: PendingWrites.Key
-
-    init(namespace: Namespace, id: UInt16, key: [UInt8], value: [UInt8]?) {
-        self.namespace = namespace
-        self.id = id
-        self.key = key
-        self.value = value
-        pendingKey = PendingWrites.Key(namespace: id, key: key)
-    }
-}
-
-/// A version condition ready to check.
-struct PreparedCondition: Sendable {
-    let namespace: Namespace
-    let id: UInt16
-    let key: [UInt8]
-    let version: Version
-
-    var pendingKey: PendingWrites.Key { PendingWrites.Key(namespace: id, key: key) }
-}
-
 /// Completes one store write on the log's writer thread: index first, then the caller.
 private final class WriteWaiter: AppendWaiter {
     let store: Store
-    let writes: [PreparedWrite]
+    /// The writes, until `complete` applied them.
+    private var writes: PreparedWrites?
     let continuation: UnsafeContinuation<Store.Attempt, Never>
     /// Set by `complete`, used by `resume`; both run on the writer thread.
     private var outcome: Store.Attempt = .retry
+    /// Conditional writes to retry, found by `complete`, resumed by `resume`.
     private var woken: [UnsafeContinuation<Store.Attempt, Never>] = []
 
-    init(store: Store, writes: [PreparedWrite], continuation: UnsafeContinuation<Store.Attempt, Never>) {
+    init(store: Store, writes: PreparedWrites, continuation: UnsafeContinuation<Store.Attempt, Never>) {
         self.store = store
         self.writes = writes
         self.continuation = continuation
     }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
-        woken = store.finish(writes, result: result)
+        // Taken out, so the keys and values are released here, before any caller resumes: a
+        // caller that refills its key array for its next put then owns it alone and writes it
+        // in place, instead of copying it because this waiter (released later) still holds it.
+        guard let writes = writes.take() else { preconditionFailure("a store append completed twice") }
+        store.finish(writes, result: result, waking: &woken)
         if result.status == 0 {
-            let first = result.first_lsn
-            outcome = .done(.success((0..<writes.count).map { Version(lsn: first + UInt64($0)) }))
+            outcome = .done(.success(result.first_lsn))
         } else {
             outcome = .done(.failure(StoreError(LogError(completion: result, directory: directory))))
         }
