@@ -130,20 +130,3 @@ struct SlotTable {
         }
     }
 }
-
-/// The entry cache's key of a DiskFirst Raft entry: its group object's generation, index and
-/// term. Known before the entry is written, so appends fill the cache while the log syncs.
-///
-/// Raft's log matching property makes index and term name one entry's content for the life of
-/// a group; the generation separates a group from an earlier one of the same id that was
-/// removed. A cached payload is only looked up for an entry the group's state lists, so one of
-/// a write that failed is never returned.
-struct RaftEntryCacheKey: CacheKey {
-    let generation: UInt64
-    let index: UInt64
-    let term: UInt64
-
-    func cacheHash(seed: UInt64) -> UInt64 {
-        mix64((index ^ seed) &* 0x9E37_79B9_7F4A_7C15 ^ (generation &+ (term << 40) &+ (term >> 24)) &* 0xC2B2_AE3D_27D4_EB4F)
-    }
-}

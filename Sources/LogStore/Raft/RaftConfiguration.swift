@@ -2,8 +2,9 @@
 public struct RaftConfiguration: Sendable, Equatable {
     /// When an append returns, and where entries live.
     public var persistence: RaftPersistence = .diskFirst
-    /// DiskFirst: bytes of entry payloads kept in memory for reads (default 64 MiB; 0 turns the
-    /// cache off, so every read goes to the segment files).
+    /// DiskFirst: bytes of entry payloads kept in memory for reads, shared by all groups
+    /// (default 64 MiB; 0 turns the cache off, so every read goes to the segment files). Appends
+    /// are written through, each as one unit, and the oldest units go first when it is full.
     public var entryCacheBytes = 64 << 20
     /// DiskFirst: on a cache miss, how many following entries of the group are read and cached
     /// with the one asked for (default 32), bounded by ``prefetchBytes``.

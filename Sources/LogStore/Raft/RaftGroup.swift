@@ -5,7 +5,7 @@ import Synchronization
 final class RaftGroup: @unchecked Sendable {  // safe: `lock` guards every var
     let id: RaftGroupID
     /// Unique to this object in this process: a removed and recreated group gets another, so
-    /// its entries never meet the old group's in the entry cache (``RaftEntryCacheKey``).
+    /// its entries never meet the old group's in the entry cache (``RaftEntryCache``).
     let generation = RaftGroup.generations.add(1, ordering: .relaxed).oldValue
     private static let generations = Atomic<UInt64>(1)
     let lock = ReadWriteLock()

@@ -211,25 +211,20 @@ extension RaftLog {
             } else {
                 // Write-through while the writer writes and syncs (a leader reads back what it
                 // just appended). No reader asks for these entries before the write is applied
-                // to the group's state, and if it fails they are never asked for.
+                // to the group's state; if it fails, lookups name the terms the state still
+                // lists, so the cached ones are not served for them.
                 cacheWrittenEntries(parts)
             }
         }
         _ = try result.get()
     }
 
-    /// Puts the payloads of the entries of `parts` into the entry cache, under one lock hold.
+    /// Writes the entries of `parts` through to the entry cache, each append as one run.
     private func cacheWrittenEntries(_ parts: [(RaftGroup, [RaftMutation])]) {
         guard cache.isEnabled else { return }
-        var written: [(key: RaftEntryCacheKey, value: [UInt8])] = []
         for (group, mutations) in parts {
-            for case .entries(let entries) in mutations {
-                for entry in entries {
-                    written.append((RaftEntryCacheKey(generation: group.generation, index: entry.index, term: entry.term), entry.payload))
-                }
-            }
+            for case .entries(let entries) in mutations { cache.writeThrough(group.generation, entries) }
         }
-        cache.insert(contentsOf: written, cost: cache.cost(of:))
     }
 
     /// A DiskFirst write is durable: applies it to the groups (writer thread, LSN order) and
@@ -249,11 +244,18 @@ extension RaftLog {
         var first = 0
         for (group, mutations) in parts {
             let count = mutations.reduce(0) { $0 + $1.recordCount }
-            group.lock.withWriteLock {
+            let retained = group.lock.withWriteLock { () -> Range<UInt64> in
                 group.state.apply(mutations, locations: locations[first..<first + count], keepPayloads: false)
                 if case .removeGroup = mutations.last { group.removed = true }
+                return group.state.firstIndex..<group.state.lastIndex &+ 1
             }
-            if case .removeGroup = mutations.last { forget(group) }
+            if case .removeGroup = mutations.last {
+                forget(group)
+                cache.removeGroup(group.generation)
+            } else if mutations.contains(where: \.discardsEntries) {
+                // Only memory: a lookup names the term the state lists, so nothing stale is served.
+                cache.retain(group.generation, retained)
+            }
             first += count
         }
         return locations

@@ -22,8 +22,8 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
     /// The configuration the store was opened with.
     public let configuration: RaftConfiguration
     let log: CommitLog
-    /// Payloads of DiskFirst entries by group generation, index and term (see ``RaftEntryCacheKey``).
-    let cache: ByteBoundedCache<RaftEntryCacheKey, [UInt8]>
+    /// Payloads of recent DiskFirst entries of every group (disabled in MemFirst).
+    let cache: RaftEntryCache
     let metrics: RaftMetrics
     /// The largest payload of one entry (``RaftConfiguration/maxEntrySize`` or its default).
     let maxEntrySize: Int
@@ -45,7 +45,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
         self.configuration = configuration
         maxEntrySize = configuration.effectiveMaxEntrySize(
             frameCapacity: StoreConfiguration.frameCapacity(segmentSize: log.configuration.segmentSize))
-        cache = ByteBoundedCache(capacityBytes: configuration.isMemFirst ? 0 : configuration.entryCacheBytes)
+        cache = RaftEntryCache(capacityBytes: configuration.isMemFirst ? 0 : configuration.entryCacheBytes)
         metrics = RaftMetrics()
         if case .memFirst(let policy) = configuration.persistence {
             flusher = RaftFlusher(log: log, policy: policy, maxUnflushedBytes: configuration.maxUnflushedBytes)
@@ -218,7 +218,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
                 total += Int(meta.payloadLength)
                 wanted.append((index, meta))
             }
-            guard !configuration.isMemFirst, configuration.prefetchEntries > 0, let last = wanted.last?.index else { return }
+            guard cache.isEnabled, configuration.prefetchEntries > 0, let last = wanted.last?.index else { return }
             var prefetched = 0
             var index = last + 1
             while index <= state.lastIndex && following.count < configuration.prefetchEntries && prefetched < configuration.prefetchBytes {
@@ -228,47 +228,45 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
                 index += 1
             }
         }
+        // DiskFirst entries carry no payload: look them all up at once (MemFirst ones all do).
+        let cached = wanted.first?.meta.payload == nil
+            ? cache.payloads(group.generation, for: wanted.lazy.map { (index: $0.index, term: $0.meta.term) }) : []
         var result: [RaftEntry] = []
         result.reserveCapacity(wanted.count)
-        var missed = false
+        var read: [RaftEntry] = []  // what missed, then what was prefetched: for the cache
         var hits = 0
         var misses = 0
         defer { if hits + misses > 0 { metrics.recordCacheLookups(hits: hits, misses: misses) } }
-        for (index, meta) in wanted {
-            if let payload = meta.payload {
+        for (position, (index, meta)) in wanted.enumerated() {
+            if let payload = meta.payload ?? (position < cached.count ? cached[position] : nil) {
+                if meta.payload == nil { hits += 1 }
                 result.append(RaftEntry(index: index, term: meta.term, payload: payload))
                 continue
             }
             guard let location = meta.location else {
                 throw StoreError(kind: .corrupt, message: "group \(id) entry \(index) has neither payload nor location")
             }
-            let key = RaftEntryCacheKey(generation: group.generation, index: index, term: meta.term)
-            let cached = cache.value(for: key)
-            let payload: [UInt8]
-            if let cached {
-                hits += 1
-                payload = cached
-            } else {
-                misses += 1
-                payload = try readPayload(id, index: index, term: meta.term, at: location)
-                cache.insert(payload, for: key, bytes: cache.cost(of: payload))
-                missed = true
-            }
-            result.append(RaftEntry(index: index, term: meta.term, payload: payload))
+            misses += 1
+            let entry = RaftEntry(index: index, term: meta.term, payload: try readPayload(id, index: index, term: meta.term, at: location))
+            read.append(entry)
+            result.append(entry)
         }
-        if missed { try prefetch(group, following) }
+        guard !read.isEmpty else { return result }
+        // What missed goes to the cache even if reading the following entries fails.
+        defer { cache.fill(group.generation, read) }
+        try prefetch(id, following, into: &read)
         return result
     }
 
-    /// Reads entries that follow a miss into the cache (a Raft leader reads forward).
-    private func prefetch(_ group: RaftGroup, _ entries: [(index: UInt64, meta: RaftEntryMeta)]) throws(StoreError) {
+    /// Reads entries that follow a miss, for the cache (a Raft leader reads forward).
+    private func prefetch(
+        _ id: RaftGroupID, _ entries: [(index: UInt64, meta: RaftEntryMeta)], into read: inout [RaftEntry]
+    ) throws(StoreError) {
         for (index, meta) in entries {
             // A miss suggests the entries after it are not cached either: read them without
             // looking (a lookup would count as a miss the caller never had).
             guard let location = meta.location else { continue }
-            let payload = try readPayload(group.id, index: index, term: meta.term, at: location)
-            let key = RaftEntryCacheKey(generation: group.generation, index: index, term: meta.term)
-            cache.insert(payload, for: key, bytes: cache.cost(of: payload))
+            read.append(RaftEntry(index: index, term: meta.term, payload: try readPayload(id, index: index, term: meta.term, at: location)))
         }
     }
 

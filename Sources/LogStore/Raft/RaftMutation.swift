@@ -35,6 +35,15 @@ enum RaftMutation: Sendable {
         return 1
     }
 
+    /// Whether this change may discard entries without appending (compaction, a suffix
+    /// truncation, a snapshot that replaces the log); the entry cache then drops them too.
+    var discardsEntries: Bool {
+        switch self {
+        case .truncatePrefix, .truncateSuffix, .snapshot: true
+        case .entries, .hardState, .removeGroup: false
+        }
+    }
+
     /// The lowest entry index this change replaces or removes, or `.max` for none (for the
     /// MemFirst durable watermark). A snapshot counts as changing its own index: when it
     /// replaces the log, the term of that index (the new boundary) comes from it, and the
