@@ -73,12 +73,16 @@ void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int st
 }
 
 int ls_completer_start(ls_log *log, ls_error *err) {
+    if (log->cfg.pipelining == LS_PIPELINE_NEVER) return LS_OK; /* every batch completes inline */
     int rc = pthread_create(&log->completer_thread, NULL, completer_main, log);
     if (rc != 0) return ls_err_set(err, LS_E_IO, rc, NULL, "cannot start the completer thread");
+    log->completer_started = 1;
     return LS_OK;
 }
 
 void ls_completer_stop(ls_log *log) {
+    if (!log->completer_started) return;
+    log->completer_started = 0;
     pthread_mutex_lock(&log->done_mu);
     log->done_stop = 1;
     pthread_cond_signal(&log->done_cv);

@@ -288,6 +288,7 @@ struct ls_log {
     ls_done_batch done_ring[LS_DONE_RING];
     uint32_t done_head, done_count; /* a batch leaves the ring once its completions ran */
     int done_stop;
+    int completer_started; /* no completer thread when pipelining is LS_PIPELINE_NEVER */
 
     pthread_t writer_thread, prep_thread, completer_thread;
     int threads_started;
@@ -449,6 +450,7 @@ int ls_writer_record_seal(ls_log *log, ls_error *err);
 void ls_writer_request_preparation(ls_log *log);
 
 /* ---- completing appends (ls_completer.c) ---- */
+/* Starts the completer thread unless the configuration never pipelines. */
 int ls_completer_start(ls_log *log, ls_error *err);
 /* Completes every batch handed over, then stops the thread. */
 void ls_completer_stop(ls_log *log);

@@ -16,8 +16,8 @@ struct BenchOptions: ParsableArguments {
     @Option(name: .customLong("spin-us"), help: "How long the writer polls for appends before sleeping, in µs (default: the LogConfiguration default, \(LogConfiguration().writerSpinMicroseconds)).")
     var spinMicroseconds: UInt32?
 
-    @Option(help: "Pipelined group commit: auto (while callers take longer to come back than a sync), never or always (default: auto).")
-    var pipelining: PipeliningChoice = .auto
+    @Option(help: "Pipelined group commit: never, auto (while callers take longer to come back than a sync) or always (default: never, the LogConfiguration default).")
+    var pipelining: PipeliningChoice = .never
 
     @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
     var noPrewrite = false

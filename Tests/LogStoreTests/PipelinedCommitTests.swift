@@ -36,7 +36,9 @@ struct PipelinedCommitTests {
     @Test("automatic pipelining keeps LSN order while the number of appenders changes")
     func automaticAcrossLoads() async throws {
         let dir = TemporaryDirectory()
-        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments(.pwritev))
+        var configuration = smallSegments(.pwritev)
+        configuration.pipelining = .automatic
+        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
         let journal = CompletionJournal()
         var outcomes: [AppendOutcome] = []
         // Many appenders, one, many again: the writer may switch between handing batches to the
@@ -47,6 +49,20 @@ struct PipelinedCommitTests {
         try log.close()
         #expect(outcomes.allSatisfy { $0.lsn != nil })
         #expect(Set(outcomes.compactMap(\.lsn)).count == outcomes.count, "LSNs are unique")
+        try journal.expectLSNOrder()
+    }
+
+    @Test("by default the writer completes every batch itself")
+    func neverByDefault() async throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments(.pwritev))
+        #expect(log.configuration.pipelining == .never)
+        let journal = CompletionJournal()
+        let outcomes = await Self.append(to: log, writers: 32, perWriter: 20, journal: journal)
+        let stats = log.statistics
+        try log.close()
+        #expect(outcomes.allSatisfy { $0.lsn != nil })
+        #expect(stats.pipelinedBatches == 0, "never: no batch goes to a completer thread")
         try journal.expectLSNOrder()
     }
 

@@ -220,6 +220,7 @@ final class RaftModelRun {
         c.maxValueSize = 32 * 1024
         c.raft.keepEntriesAfterSnapshot = [nil, 2, nil, 0][Int(seed % 4)]
         if seed % 2 == 0 { c.raft.entryCacheBytes = 4096 }  // DiskFirst: most reads go to the segments
+        if seed % 5 == 1 { c.log.pipelining = .always }  // completions on the completer thread
         configuration = c
         for g in 1...parameters.groups {
             models[RaftGroupID(UInt64(g))] = RaftModelGroup()

@@ -165,6 +165,8 @@ final class StoreModelRun {
         rng = SplitMix(state: seed ^ 0x5EED_0F_57_0AE)
         var c = smallStore(segmentSize: 64 * 1024)
         if seed % 2 == 1 { c.backend = .ioUring }
+        // Completions on the completer thread must keep the model's LSN order too.
+        if seed % 3 == 2 { c.log.pipelining = .always }
         configuration = c
     }
 
