@@ -26,9 +26,7 @@ struct PipelinedCommitTests {
         #expect(stats.batches > 0 && stats.pipelinedBatches == stats.batches, "always: every batch goes to the completer")
         #expect(stats.batches < stats.appends, "group commit gathered nothing")
 
-        let reopened = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let byLSN = Dictionary(uniqueKeysWithValues: try reopened.readAll().map { ($0.lsn, $0.record.value) })
-        try reopened.close()
+        let byLSN = try Self.recordsAfterReopen(dir, configuration)
         #expect(byLSN.count == outcomes.count)
         for outcome in outcomes { #expect(byLSN[outcome.lsn!] == outcome.value) }
     }
@@ -88,9 +86,7 @@ struct PipelinedCommitTests {
         try faulty.crashAndRelease()
 
         // Every acknowledged append survives the power cut that follows the failed sync.
-        let reopened = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let byLSN = Dictionary(uniqueKeysWithValues: try reopened.readAll().map { ($0.lsn, $0.record.value) })
-        try reopened.close()
+        let byLSN = try Self.recordsAfterReopen(dir, configuration)
         let acknowledged = outcomes.filter { $0.lsn != nil }
         #expect(!acknowledged.isEmpty, "durable write \(failingWrite) failed, so earlier ones succeeded")
         for outcome in acknowledged { #expect(byLSN[outcome.lsn!] == outcome.value) }
@@ -115,6 +111,14 @@ struct PipelinedCommitTests {
     }
 
     // MARK: support
+
+    /// Every record's value by LSN, as a fresh open of `dir` recovers them.
+    static func recordsAfterReopen(_ dir: TemporaryDirectory, _ configuration: LogConfiguration) throws -> [LSN: [UInt8]] {
+        let reopened = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let records = try reopened.readAll()
+        try reopened.close()
+        return Dictionary(uniqueKeysWithValues: records.map { ($0.lsn, $0.record.value) })
+    }
 
     /// One append of a test writer and how it ended (`lsn` nil: it failed).
     struct AppendOutcome: Sendable {
