@@ -184,7 +184,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
         try await wait(for: ticket)
     }
 
-    /// A flushed batch is durable (writer thread, log order): updates the groups and the
+    /// A flushed batch is durable (completing thread, log order): updates the groups and the
     /// flusher; returns the callers to wake, which the caller wakes once the batch completed.
     fileprivate func completed(groups: [RaftGroup], ticket: UInt64, payload: Int) -> FlushWakeups {
         var wakeups = FlushWakeups()
@@ -238,13 +238,13 @@ private struct FlushWakeups {
     }
 }
 
-/// Completes one MemFirst flush on the log's writer thread.
+/// Completes one MemFirst flush on the log's completing thread.
 private final class FlushWaiter: AppendWaiter {
     let flusher: RaftFlusher
     let groups: [RaftGroup]
     let ticket: UInt64
     let payload: Int
-    /// Set by `complete`, used by `resume`; both run on the writer thread.
+    /// Set by `complete`, used by `resume`; both run on the completing thread.
     private var wakeups = FlushWakeups()
 
     init(flusher: RaftFlusher, groups: [RaftGroup], ticket: UInt64, payload: Int) {

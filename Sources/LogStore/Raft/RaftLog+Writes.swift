@@ -227,7 +227,7 @@ extension RaftLog {
         }
     }
 
-    /// A DiskFirst write is durable: applies it to the groups (writer thread, LSN order) and
+    /// A DiskFirst write is durable: applies it to the groups (completing thread, LSN order) and
     /// returns where each record landed.
     fileprivate func applyDurable(
         _ parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch, result: borrowing ls_append_result
@@ -311,7 +311,7 @@ extension RaftLog {
     }
 }
 
-/// Completes one DiskFirst write on the log's writer thread: groups' states first, then the caller.
+/// Completes one DiskFirst write on the log's completing thread: groups' states first, then the caller.
 private final class DiskFirstWaiter: AppendWaiter {
     let raft: RaftLog
     let parts: [(RaftGroup, [RaftMutation])]
@@ -326,7 +326,7 @@ private final class DiskFirstWaiter: AppendWaiter {
         self.continuation = continuation
     }
 
-    /// Set by `complete`, read by `resume`; both run on the writer thread.
+    /// Set by `complete`, read by `resume`; both run on the completing thread.
     private var outcome: Result<[RecordLocation], StoreError>?
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {

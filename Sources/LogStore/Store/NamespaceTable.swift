@@ -42,7 +42,7 @@ final class NamespaceTable: @unchecked Sendable {  // safe: `lock` guards both m
     var all: [Namespace] { lock.withReadLock { names } }
 }
 
-/// The key index behind a lock: many readers, one writer at a time (the log's writer thread
+/// The key index behind a lock: many readers, one writer at a time (the log's completing thread
 /// applying completions, or recovery).
 final class StoreIndex: @unchecked Sendable {  // safe: `lock` guards `index`
     private let lock = ReadWriteLock()

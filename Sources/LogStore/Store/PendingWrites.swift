@@ -1,5 +1,5 @@
 /// A key of one namespace as ``PendingWrites`` tracks it, with its hash computed once, by the
-/// caller's task when its write is prepared (not on the writer thread that finishes it).
+/// caller's task when its write is prepared (not on the completing thread that finishes it).
 struct PendingKey: Sendable {
     /// The namespace id.
     let namespace: UInt16
@@ -47,7 +47,7 @@ struct PendingKey: Sendable {
 /// moves later slots of the run back (backward shift, no tombstones) and growth re-places slots,
 /// both from the stored hashes. So nothing here hashes a key: this replaced a `Dictionary`
 /// whose every insert, lookup and removal ran `Hasher` (seed, combine, finalize), a visible part
-/// of the CPU of each durable put, on the writer thread that completes them too.
+/// of the CPU of each durable put, on the completing thread that completes them too.
 ///
 /// Thread safety: none; the store guards it with its pending lock.
 struct PendingWrites<Waiter> {

@@ -296,7 +296,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                         if !inFlight && index.lookup(write.id, write.key) == nil { return .done(.success(nil)) }
                     }
                     // In flight before queued: the completion, which may run at once on the
-                    // writer thread, always finds the keys it ends.
+                    // completing thread, always finds the keys it ends.
                     pendingLock.withWriteLock {
                         writes.forEachWrite { _, write in pending.add(write.pendingKey) }
                     }
@@ -358,7 +358,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     }
 
     /// Applies a durable append to the index, then ends its writes' in-flight state, adding the
-    /// conditional writes that waited for them to `woken`. Runs on the log's writer thread, in
+    /// conditional writes that waited for them to `woken`. Runs on the log's completing thread, in
     /// LSN order, before the writer resumes.
     fileprivate func finish(
         _ writes: PreparedWrites, result: borrowing ls_append_result, waking woken: inout [UnsafeContinuation<Attempt, Never>]
@@ -410,13 +410,13 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     }
 }
 
-/// Completes one store write on the log's writer thread: index first, then the caller.
+/// Completes one store write on the log's completing thread: index first, then the caller.
 private final class WriteWaiter: AppendWaiter {
     let store: Store
     /// The writes, until `complete` applied them.
     private var writes: PreparedWrites?
     let continuation: UnsafeContinuation<Store.Attempt, Never>
-    /// Set by `complete`, used by `resume`; both run on the writer thread.
+    /// Set by `complete`, used by `resume`; both run on the completing thread.
     private var outcome: Store.Attempt = .retry
     /// Conditional writes to retry, found by `complete`, resumed by `resume`.
     private var woken: [UnsafeContinuation<Store.Attempt, Never>] = []
