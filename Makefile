@@ -55,7 +55,7 @@ TSAN_REPORTS := $(TSAN_SCRATCH)/reports
 TSAN_TESTS   := CommitLogTests|CrashTests|StoreTests|StoreModelTests|CacheTests|ManifestTests|FaultIOTests
 TSAN_TESTS   := $(TSAN_TESTS)|RaftStorageTests|RaftModelTests|RaftDurabilityTests|RaftMetricsTests
 TSAN_TESTS   := $(TSAN_TESTS)|FaultMatrixTests|ProcessKillTests|CorruptionMatrixTests|BlobFileTests
-TSAN_TESTS   := $(TSAN_TESTS)|KeyIndexTests/concurrentFirstScans
+TSAN_TESTS   := $(TSAN_TESTS)|KeyIndexTests/concurrentFirstScans|PipelinedCommitTests|RaftEntryCacheStoreTests
 .PHONY: test-tsan
 test-tsan: deps
 	$(SWIFT) build --build-tests --scratch-path $(TSAN_SCRATCH) --sanitize=thread
