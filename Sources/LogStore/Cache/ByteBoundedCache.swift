@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// A thread-safe read cache bounded in bytes, evicting the least recently used entry first.
@@ -19,7 +16,7 @@ import Synchronization
 /// recency list. Evicted values are released with the mutex held, so a `Value` whose deinit
 /// uses the same cache would deadlock.
 final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendable {
-    // safe: `state` is only touched with `mutex` held; `disabledMisses` is atomic.
+    // safe: `state` is a MutexGuarded; `disabledMisses` is atomic.
 
     /// The most bytes the entries may be charged together; 0 when the cache is disabled.
     let capacityBytes: Int
@@ -31,27 +28,14 @@ final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendabl
     /// add to the size of a value when it decides what an entry costs.
     static var entryOverheadBytes: Int { LRUCacheState<Key, Value>.entryOverheadBytes }
 
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    /// Behind a pointer, so that accesses under the mutex carry no dynamic exclusivity checks.
-    private let state: UnsafeMutablePointer<LRUCacheState<Key, Value>>
+    private let state: MutexGuarded<LRUCacheState<Key, Value>>
     /// Lookups of a disabled cache (which takes no lock).
     private let disabledMisses = Atomic<Int>(0)
 
     /// A cache holding at most `capacityBytes` bytes of entries; 0 (or less) disables it.
     init(capacityBytes: Int) {
         self.capacityBytes = max(0, capacityBytes)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
-        state = .allocate(capacity: 1)
-        state.initialize(to: LRUCacheState(capacityBytes: self.capacityBytes))
-    }
-
-    deinit {
-        state.deinitialize(count: 1)
-        state.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        state = MutexGuarded(LRUCacheState(capacityBytes: self.capacityBytes))
     }
 
     /// The value cached for `key`, which becomes the most recently used entry, or `nil`.
@@ -61,9 +45,7 @@ final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendabl
             disabledMisses.add(1, ordering: .relaxed)
             return nil
         }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return state.pointee.value(for: key)
+        return state.withLock { $0.value(for: key) }
     }
 
     /// Caches `value` for `key` at a cost of `bytes`, replacing what `key` held, then evicts
@@ -75,47 +57,39 @@ final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendabl
     func insert(_ value: Value, for key: Key, bytes: Int) {
         precondition(bytes >= 0, "a cache entry cannot cost negative bytes")
         guard isEnabled else { return }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        state.pointee.insert(value, for: key, bytes: bytes)
+        state.withLock { $0.insert(value, for: key, bytes: bytes) }
     }
 
     /// Inserts every `(key, value)` of `items` as ``insert(_:for:bytes:)`` does, in order, with
     /// `cost(value)` as its bytes, under one acquisition of the lock.
     func insert(contentsOf items: [(key: Key, value: Value)], cost: (Value) -> Int) {
         guard isEnabled, !items.isEmpty else { return }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        for item in items {
-            let bytes = cost(item.value)
-            precondition(bytes >= 0, "a cache entry cannot cost negative bytes")
-            state.pointee.insert(item.value, for: item.key, bytes: bytes)
+        state.withLock { state in
+            for item in items {
+                let bytes = cost(item.value)
+                precondition(bytes >= 0, "a cache entry cannot cost negative bytes")
+                state.insert(item.value, for: item.key, bytes: bytes)
+            }
         }
     }
 
     /// Drops the entry of `key`, if any (not counted as an eviction).
     func remove(_ key: Key) {
         guard isEnabled else { return }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        _ = state.pointee.remove(key)
+        _ = state.withLock { $0.remove(key) }
     }
 
     /// Drops every entry and frees the cache's storage; the counters keep running.
     func removeAll() {
         guard isEnabled else { return }
-        pthread_mutex_lock(mutex)
-        let old = state.pointee.takeAll()
-        pthread_mutex_unlock(mutex)
+        let old = state.withLock { $0.takeAll() }
         withExtendedLifetime(old) {}  // released here, without the mutex: dropping many entries takes a while
     }
 
     /// The cached keys, most recently used first (O(n); for tests and diagnostics).
     var keysByRecency: [Key] {
         guard isEnabled else { return [] }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return state.pointee.keysByRecency
+        return state.withLock { $0.keysByRecency }
     }
 
     /// The counters now.
@@ -123,9 +97,7 @@ final class ByteBoundedCache<Key: CacheKey, Value: Sendable>: @unchecked Sendabl
         guard isEnabled else {
             return CacheStatistics(misses: disabledMisses.load(ordering: .relaxed), capacityBytes: 0)
         }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return state.pointee.statistics
+        return state.withLock { $0.statistics }
     }
 }
 

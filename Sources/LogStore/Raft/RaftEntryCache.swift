@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// The DiskFirst entry cache of a ``RaftLog``: payloads of recent entries of all its groups,
@@ -18,7 +15,7 @@ import Synchronization
 /// ThreadSanitizer understands) guards the state; payloads that leave the cache are released
 /// after it is unlocked.
 final class RaftEntryCache: @unchecked Sendable {
-    // safe: `state` is only touched with `mutex` held; `disabledMisses` is atomic.
+    // safe: `state` is a MutexGuarded; `disabledMisses` is atomic.
 
     /// The most bytes the entries may be charged together; 0 when the cache is disabled.
     let capacityBytes: Int
@@ -26,27 +23,14 @@ final class RaftEntryCache: @unchecked Sendable {
     /// Whether the cache stores anything (its capacity is above 0).
     var isEnabled: Bool { capacityBytes > 0 }
 
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    /// Behind a pointer, so that accesses under the mutex carry no dynamic exclusivity checks.
-    private let state: UnsafeMutablePointer<RaftEntryCacheState>
+    private let state: MutexGuarded<RaftEntryCacheState>
     /// Lookups of a disabled cache (which takes no lock).
     private let disabledMisses = Atomic<Int>(0)
 
     /// A cache holding at most `capacityBytes` bytes of entries; 0 (or less) disables it.
     init(capacityBytes: Int) {
         self.capacityBytes = max(0, capacityBytes)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
-        state = .allocate(capacity: 1)
-        state.initialize(to: RaftEntryCacheState(capacityBytes: self.capacityBytes))
-    }
-
-    deinit {
-        state.deinitialize(count: 1)
-        state.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        state = MutexGuarded(RaftEntryCacheState(capacityBytes: self.capacityBytes))
     }
 
     /// The payload of each of `keys` (ascending indexes) of the group of `generation`, or `nil`
@@ -111,10 +95,7 @@ final class RaftEntryCache: @unchecked Sendable {
 
     /// Runs `body` on the state with the mutex held, then releases what left the cache without it.
     private func locked<T>(_ body: (inout RaftEntryCacheState) -> T) -> T {
-        pthread_mutex_lock(mutex)
-        let result = body(&state.pointee)
-        let dropped = state.pointee.takeDropped()
-        pthread_mutex_unlock(mutex)
+        let (result, dropped) = state.withLock { state in (body(&state), state.takeDropped()) }
         withExtendedLifetime(dropped) {}  // freeing many payloads takes a while: not under the mutex
         return result
     }
