@@ -429,6 +429,12 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
  * end of the next write, that time is taken as a lower bound.
  */
 static void choose_pipelining(ls_log *log, uint32_t count, uint64_t sync_ns, uint64_t now) {
+    if (log->cfg.pipelining != LS_PIPELINE_AUTO) {
+        /* Fixed by the configuration: nothing to measure (ret_watch stays 0, so appenders
+         * never stamp a return time). */
+        log->pipelined = log->cfg.pipelining == LS_PIPELINE_ALWAYS;
+        return;
+    }
     log->sync_avg_ns = log->sync_avg_ns ? (log->sync_avg_ns * 7 + sync_ns) / 8 : sync_ns;
     if (log->ret_watch) {
         uint64_t back = log->ret_done_ns ? log->ret_done_ns - log->ret_from_ns : now - log->ret_from_ns;
@@ -439,12 +445,7 @@ static void choose_pipelining(ls_log *log, uint32_t count, uint64_t sync_ns, uin
     log->ret_watch = log->enq_total + count;
     log->ret_from_ns = now;
     log->ret_done_ns = 0;
-    switch (log->cfg.pipelining) {
-    case LS_PIPELINE_NEVER: log->pipelined = 0; break;
-    case LS_PIPELINE_ALWAYS: log->pipelined = 1; break;
-    default:
-        log->pipelined = log->expected_ops >= LS_PIPELINE_MIN_APPENDS && log->return_avg_ns > log->sync_avg_ns;
-    }
+    log->pipelined = log->expected_ops >= LS_PIPELINE_MIN_APPENDS && log->return_avg_ns > log->sync_avg_ns;
 }
 
 static void *writer_main(void *arg) {
