@@ -1,50 +1,3 @@
-/// What the store keeps in memory about one retained entry: its term, where its record is,
-/// its payload length and (MemFirst, or before DiskFirst learns the location) the payload.
-struct RaftEntryMeta: Sendable {
-    var term: UInt64
-    /// Where the entry's record is; `nil` until the record is durable (MemFirst).
-    var location: RecordLocation?
-    var payloadLength: UInt32
-    /// The payload when it is kept in memory (MemFirst), else `nil`.
-    var payload: [UInt8]?
-}
-
-/// The entries of one group, indexable by position; discarding a prefix is O(1) amortized.
-struct RaftEntryList: Sendable {
-    private var storage: [RaftEntryMeta] = []
-    /// Position in `storage` of the first retained entry.
-    private var head = 0
-
-    /// Retained entries.
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { count == 0 }
-
-    subscript(position: Int) -> RaftEntryMeta {
-        get { storage[head + position] }
-        set { storage[head + position] = newValue }
-    }
-
-    mutating func append(_ meta: RaftEntryMeta) { storage.append(meta) }
-
-    /// Discards the first `k` entries.
-    mutating func removeFirst(_ k: Int) {
-        head += k
-        // Reclaim the dead prefix once it is most of the storage, so the copy is amortized.
-        if head >= 1024 && head * 2 >= storage.count {
-            storage.removeFirst(head)
-            head = 0
-        }
-    }
-
-    /// Keeps the first `k` entries and discards the rest.
-    mutating func keepFirst(_ k: Int) { storage.removeSubrange((head + k)...) }
-
-    mutating func removeAll() {
-        storage.removeAll()
-        head = 0
-    }
-}
-
 /// One Raft group's log state: hard state, snapshot, and the retained entries
 /// `firstIndex ... lastIndex`. The same mutations serve recovery (replaying records) and live
 /// writes, so what a reopen rebuilds is what the live store showed.
@@ -56,6 +9,7 @@ struct RaftGroupState: Sendable {
     var firstIndex: UInt64 = 1
     /// The term of entry `firstIndex - 1` (from the snapshot or the truncation that discarded it).
     var previousTerm: UInt64 = 0
+    /// The retained entries; position 0 holds entry `firstIndex`.
     var entries = RaftEntryList()
     /// Payload bytes held in memory (MemFirst).
     var memoryBytes = 0

@@ -157,8 +157,7 @@ extension RaftLog {
                 do throws(StoreError) {
                     let mutations = try plan(group.state)
                     if mutations.isEmpty { return .success(nil) }
-                    var batch = RaftRecordBatch()
-                    for mutation in mutations { mutation.encode(id, into: &batch) }
+                    let batch = RaftRecordBatch(encoding: CollectionOfOne((group: id, mutations: mutations)))
                     // Refused before it becomes visible: a write the log cannot take would fail the flusher.
                     if batch.encodedSize > flusher.frameCapacity {
                         throw StoreError(
@@ -200,10 +199,7 @@ extension RaftLog {
     /// Queues one DiskFirst write of `parts` as one atomic append and returns once durable and
     /// applied to the groups' states.
     func write(_ parts: [(RaftGroup, [RaftMutation])]) async throws(StoreError) {
-        var batch = RaftRecordBatch()
-        for (group, mutations) in parts {
-            for mutation in mutations { mutation.encode(group.id, into: &batch) }
-        }
+        let batch = RaftRecordBatch(encoding: parts.lazy.map { (group: $0.0.id, mutations: $0.1) })
         let result: Result<[RecordLocation], StoreError> = await withUnsafeContinuation { continuation in
             let waiter = DiskFirstWaiter(raft: self, parts: parts, batch: batch, continuation: continuation)
             if let error = log.enqueue(count: batch.count, waiter: waiter, batch.withCRecords) {

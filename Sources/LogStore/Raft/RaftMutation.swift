@@ -29,6 +29,19 @@ enum RaftMutation: Sendable {
         }
     }
 
+    /// Key and value bytes this change's records take in a ``RaftRecordBatch``: exact for
+    /// entries, an upper bound for the small control records (a reservation, not a promise).
+    var encodedPayloadBytes: Int {
+        if case .entries(let entries) = self {
+            return entries.reduce(0) { $0 + RaftRecord.entryKeySize + $1.payload.count }
+        }
+        return Self.controlRecordBytesBound
+    }
+
+    /// More than the key and value of any control record (hard state, truncations, snapshot
+    /// marker, group removal: a few 64-bit words each).
+    static let controlRecordBytesBound = 128
+
     /// Records this change writes.
     var recordCount: Int {
         if case .entries(let entries) = self { return entries.count }

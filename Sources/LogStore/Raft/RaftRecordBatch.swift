@@ -27,6 +27,22 @@ struct RaftRecordBatch: Sendable {
         items.reserveCapacity(records)
     }
 
+    /// The records of `parts`' mutations, in order, with the buffers sized once up front
+    /// (growing them while encoding a 256-entry append copied them about ten times).
+    init(encoding parts: some Collection<(group: RaftGroupID, mutations: [RaftMutation])>) {
+        var reserve = 0, records = 0
+        for part in parts {
+            for mutation in part.mutations {
+                reserve += mutation.encodedPayloadBytes
+                records += mutation.recordCount
+            }
+        }
+        self.init(reservingBytes: reserve, records: records)
+        for part in parts {
+            for mutation in part.mutations { mutation.encode(part.group, into: &self) }
+        }
+    }
+
     /// Adds an entry record.
     mutating func addEntry(_ group: RaftGroupID, _ entry: RaftEntry) {
         let start = bytes.count
