@@ -265,6 +265,24 @@ LS_CRC32C_TARGET_SSE42 static uint32_t ls_crc32c_sse42_raw(uint32_t crc, const u
     return ls_crc32c_sse42_single(crc, p, n);
 }
 
+/* Three independent registers over three buffers: words side by side over the length they
+ * share, then each buffer's rest on its own. */
+LS_CRC32C_TARGET_SSE42 static void ls_crc32c_sse42_raw3(uint32_t crc[3], const uint8_t *const p[3],
+                                                       const size_t n[3]) {
+    size_t shared = n[0] < n[1] ? n[0] : n[1];
+    if (n[2] < shared) shared = n[2];
+    shared -= shared % LS_CRC32C_WORD;
+    uint64_t c0 = crc[0], c1 = crc[1], c2 = crc[2];
+    for (size_t k = 0; k < shared; k += LS_CRC32C_WORD) {
+        c0 = _mm_crc32_u64(c0, ls_crc32c_load64(p[0] + k));
+        c1 = _mm_crc32_u64(c1, ls_crc32c_load64(p[1] + k));
+        c2 = _mm_crc32_u64(c2, ls_crc32c_load64(p[2] + k));
+    }
+    crc[0] = ls_crc32c_sse42_raw((uint32_t)c0, p[0] + shared, n[0] - shared);
+    crc[1] = ls_crc32c_sse42_raw((uint32_t)c1, p[1] + shared, n[1] - shared);
+    crc[2] = ls_crc32c_sse42_raw((uint32_t)c2, p[2] + shared, n[2] - shared);
+}
+
 #endif /* LS_CRC32C_HAVE_SSE42 */
 
 /* ---- aarch64: ARMv8 CRC32 extension (a compile-time feature) -------------------- */
@@ -353,6 +371,20 @@ uint32_t ls_crc32c_extend(uint32_t crc, const void *data, size_t n) {
     }
     const ls_crc32c_raw_fn impl = atomic_load_explicit(&ls_crc32c_impl, memory_order_acquire);
     return ~impl(~crc, data, n);
+}
+
+void ls_crc32c_value3(const void *const data[3], const size_t n[3], uint32_t out[3]) {
+    ls_crc32c_ensure_init();
+#ifdef LS_CRC32C_HAVE_SSE42
+    if (atomic_load_explicit(&ls_crc32c_impl, memory_order_acquire) == ls_crc32c_sse42_raw) {
+        const uint8_t *const p[3] = {data[0], data[1], data[2]};
+        uint32_t reg[3] = {~0u, ~0u, ~0u}; /* ~0: the conditioned start of an empty stream */
+        ls_crc32c_sse42_raw3(reg, p, n);
+        for (int i = 0; i < 3; i++) out[i] = ~reg[i];
+        return;
+    }
+#endif
+    for (int i = 0; i < 3; i++) out[i] = ls_crc32c_value(data[i], n[i]);
 }
 
 uint32_t ls_crc32c_extend_portable(uint32_t crc, const void *data, size_t n) {

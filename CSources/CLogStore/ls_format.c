@@ -132,17 +132,46 @@ int ls_frame_verify(const uint8_t *buf, size_t avail, ls_frame_header *h) {
     return LS_FMT_OK;
 }
 
-size_t ls_record_encode(const ls_record *r, uint8_t *out) {
+/* Everything of a record but its CRC; returns its encoded size. */
+static size_t record_encode_unsummed(const ls_record *r, uint8_t *out) {
     out[REC_OFF_TYPE] = r->type;
     out[REC_OFF_FLAGS] = r->flags;
     ls_put_u16(out + REC_OFF_KEY_LEN, (uint16_t)r->key_len);
     ls_put_u32(out + REC_OFF_VALUE_LEN, r->value_len);
     if (r->key_len) memcpy(out + LS_RECORD_HEADER_SIZE, r->key, r->key_len);
     if (r->value_len) memcpy(out + LS_RECORD_HEADER_SIZE + r->key_len, r->value, r->value_len);
-    size_t total = ls_record_encoded_size(r->key_len, r->value_len);
+    return ls_record_encoded_size(r->key_len, r->value_len);
+}
+
+size_t ls_record_encode(const ls_record *r, uint8_t *out) {
+    size_t total = record_encode_unsummed(r, out);
     uint32_t crc = ls_crc32c_value(out + REC_OFF_TYPE, total - REC_OFF_TYPE);
     ls_put_u32(out + REC_OFF_CRC, ls_crc32c_mask(crc));
     return total;
+}
+
+size_t ls_records_encode(const ls_record *records, size_t count, uint8_t *out) {
+    uint8_t *start = out;
+    uint8_t *record[3];
+    const void *summed[3];
+    size_t summed_len[3];
+    size_t held = 0; /* records encoded and waiting for their CRC */
+    for (size_t i = 0; i < count; i++) {
+        size_t total = record_encode_unsummed(&records[i], out);
+        record[held] = out;
+        summed[held] = out + REC_OFF_TYPE;
+        summed_len[held] = total - REC_OFF_TYPE;
+        out += total;
+        if (++held == 3) {
+            uint32_t crc[3];
+            ls_crc32c_value3(summed, summed_len, crc);
+            for (size_t k = 0; k < 3; k++) ls_put_u32(record[k] + REC_OFF_CRC, ls_crc32c_mask(crc[k]));
+            held = 0;
+        }
+    }
+    for (size_t k = 0; k < held; k++)
+        ls_put_u32(record[k] + REC_OFF_CRC, ls_crc32c_mask(ls_crc32c_value(summed[k], summed_len[k])));
+    return (size_t)(out - start);
 }
 
 int ls_record_decode(const uint8_t *buf, size_t avail, ls_record *r, size_t *consumed) {

@@ -223,10 +223,6 @@ static int validate_records(const ls_record *records, size_t count, uint64_t lim
     return LS_OK;
 }
 
-static void encode_records(const ls_record *records, size_t count, uint8_t *out) {
-    for (size_t i = 0; i < count; i++) out += ls_record_encode(&records[i], out);
-}
-
 /* Allocates an op with room for `cap` payload bytes. */
 static ls_op *op_alloc(size_t cap, size_t count, uint64_t raw) {
     ls_op *op = malloc(sizeof *op + cap);
@@ -286,13 +282,13 @@ static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t
         uint8_t *plain = malloc((size_t)raw);
         if (!plain) rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory");
         else {
-            encode_records(records, count, plain);
+            ls_records_encode(records, count, plain);
             rc = make_container(log, plain, raw, count, op, cap, err);
             if (rc == 0) memcpy(op->payload, plain, (size_t)raw); /* did not shrink: store plain */
             free(plain);
         }
     } else {
-        encode_records(records, count, op->payload);
+        ls_records_encode(records, count, op->payload);
     }
     if (rc < 0) {
         free(op);

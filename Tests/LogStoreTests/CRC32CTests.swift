@@ -176,6 +176,28 @@ struct CRC32CTests {
         }
     }
 
+    @Test("value3 gives each of three buffers its own CRC, whatever their lengths and alignments")
+    func valueOfThreeMatchesEach() async {
+        await propertyCheck(
+            count: 300, input: Gen<UInt64>.value(), Self.length, Self.length, Self.length
+        ) { seed, a, b, c in
+            let lengths = [a, b, c]
+            // One buffer holding the three back to back at odd offsets, so their alignments differ.
+            let bytes = Self.randomBytes(count: a + b + c + 3, seed: seed)
+            let starts = [1, a + 2, a + b + 3]
+            let expected = (0..<3).map { Implementation.dispatched.crc(Array(bytes[starts[$0]..<starts[$0] + lengths[$0]])) }
+            let got = bytes.withUnsafeBytes { raw -> [UInt32] in
+                let data: [UnsafeRawPointer?] = starts.map { UnsafeRawPointer(raw.baseAddress! + $0) }
+                var out = [UInt32](repeating: 0, count: 3)
+                data.withUnsafeBufferPointer { d in
+                    lengths.withUnsafeBufferPointer { n in ls_crc32c_value3(d.baseAddress!, n.baseAddress!, &out) }
+                }
+                return out
+            }
+            #expect(got == expected)
+        }
+    }
+
     /// Lengths 0...100_000, weighted so that short inputs (all the tail paths) are as
     /// likely as long ones (the three-stream blocks).
     static let length = Gen.oneOf(

@@ -33,6 +33,39 @@ struct CodecTests {
         return out
     }
 
+    @Test("encoding records together writes the bytes of encoding them one by one")
+    func recordsEncodeMatchesOneByOne() async {
+        await propertyCheck(count: 200, input: Gen<UInt64>.value(), Gen.int(in: 0...11)) { seed, count in
+            var rng = SplitMix(state: seed)
+            let records: [(type: UInt8, flags: UInt8, key: [UInt8], value: [UInt8])] = (0..<count).map { _ in
+                (UInt8.random(in: 1...255, using: &rng), UInt8.random(in: 0...255, using: &rng),
+                 Self.randomBytes(Int.random(in: 0...40, using: &rng), &rng),
+                 Self.randomBytes(Int.random(in: 0...600, using: &rng), &rng))
+            }
+            let expected = records.flatMap { Self.encode(type: $0.type, flags: $0.flags, key: $0.key, value: $0.value) }
+            var out = [UInt8](repeating: 0xEE, count: expected.count)
+            // The C records point into buffers of their own, alive until after the call.
+            let written = { () -> Int in
+                var views: [ls_record] = []
+                var pinned: [(UnsafeMutableBufferPointer<UInt8>, UnsafeMutableBufferPointer<UInt8>)] = []
+                for record in records {
+                    let key = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, record.key.count))
+                    let value = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, record.value.count))
+                    _ = key.initialize(from: record.key)
+                    _ = value.initialize(from: record.value)
+                    pinned.append((key, value))
+                    views.append(ls_record(
+                        type: record.type, flags: record.flags, key_len: UInt32(record.key.count),
+                        value_len: UInt32(record.value.count), key: key.baseAddress, value: value.baseAddress))
+                }
+                defer { for (key, value) in pinned { key.deallocate(); value.deallocate() } }
+                return views.withUnsafeBufferPointer { ls_records_encode($0.baseAddress, count, &out) }
+            }()
+            #expect(written == expected.count)
+            #expect(out == expected)
+        }
+    }
+
     @Test("records round-trip through encode and decode")
     func recordRoundTrip() async {
         await propertyCheck(count: 300, input: Gen<UInt64>.value(), Gen.int(in: 0...300), Gen.int(in: 0...3000)) {

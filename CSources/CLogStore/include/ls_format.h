@@ -176,6 +176,11 @@ static inline size_t ls_record_encoded_size(uint32_t key_len, uint32_t value_len
  * Preconditions (checked by callers): type != 0, key_len <= LS_RECORD_MAX_KEY. */
 size_t ls_record_encode(const ls_record *r, uint8_t *out);
 
+/* Encodes `count` records back to back into out (the sum of their encoded sizes), exactly as
+ * `count` calls of ls_record_encode would, hashing three records at a time (ls_crc32c_value3).
+ * Returns bytes written. Same preconditions. */
+size_t ls_records_encode(const ls_record *records, size_t count, uint8_t *out);
+
 /*
  * Decodes one record from buf[0..avail); key and value point into buf.
  * Returns LS_FMT_OK and sets *consumed, or LS_FMT_TRUNCATED / LS_FMT_BAD_CRC /
