@@ -1,31 +1,47 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// One growable block holding the key bytes that do not fit in the entries (the bytes after the
+/// Chunked storage holding the key bytes that do not fit in the entries (the bytes after the
 /// 16th, see ``PackedEntry``), so the index keeps no per-key allocation.
 ///
 /// Key tails are stored back to back, each starting on a 4-byte word so a `UInt32` word offset
-/// (`keyRef`) addresses up to 16 GiB of keys. Word 0 is a sentinel, so the storage is never empty
-/// and its base address is never nil. Removing a key only counts its words as dead; when dead
-/// words pass half of the arena, the owner calls ``compact(entries:liveIDs:)``.
+/// (`keyRef`) addresses up to 16 GiB of keys. The words live in a ``ChunkedArray``, so the arena
+/// grows without copying what it holds; a tail never spans two chunks (readers need it
+/// contiguous), so a tail that does not fit in the rest of a chunk starts the next one. Word 0 is
+/// a sentinel, so the storage is never empty and ``View/tail(_:)`` of reference 0 is a valid
+/// address. Removing a key only counts its words as dead; when dead words pass half of the arena,
+/// the owner calls ``compact(entries:liveIDs:)``.
 struct KeyArena {
     /// Dead words below which compaction is not worth a pass over the index.
     static let minimumDeadWordsToCompact = 4096
     /// Largest word count a `UInt32` key reference can address.
     static let maxWords = Int(UInt32.max)
+    /// `log2` of the words per arena chunk: 2^19 words are 2 MiB, one huge page. A chunk must hold
+    /// the longest tail (65,519 bytes, 16,380 words); the words a too-long tail skips at the end of
+    /// a chunk are then at most 3% of it, and only with keys near the length limit.
+    static let chunkShift = 19
+
+    /// Read access to the key tails, valid only inside the closure of ``withView(_:)``.
+    struct View {
+        /// The arena's words.
+        let words: ChunkedArray<UInt32>.UnsafeView
+
+        /// The first byte of the tail stored at word offset `ref` (a `keyRef`); its bytes are
+        /// contiguous.
+        @inline(__always)
+        func tail(_ ref: UInt32) -> UnsafeRawPointer { UnsafeRawPointer(words.address(Int(ref))) }
+    }
 
     /// The key bytes, in words.
-    private(set) var words: ContiguousArray<UInt32>
+    private(set) var words: ChunkedArray<UInt32>
     /// Words held by removed keys.
     private(set) var deadWords = 0
     /// How many compactions have run (for tests).
     private(set) var compactions = 0
 
-    /// Creates an arena with room for about `reservingBytes` bytes of keys.
-    init(reservingBytes: Int) {
-        words = []
-        words.reserveLarge(1 + max(0, reservingBytes) / 4)
+    /// Creates an arena with room for about `reservingBytes` bytes of keys, in chunks of
+    /// `1 << chunkShift` words (which must hold the longest key tail stored; smaller chunks are for
+    /// tests).
+    init(reservingBytes: Int, chunkShift: Int = KeyArena.chunkShift) {
+        words = ChunkedArray(chunkShift: chunkShift)
+        words.reserveCapacity(1 + max(0, reservingBytes) / 4)
         words.append(0)
     }
 
@@ -34,7 +50,7 @@ struct KeyArena {
     static func wordCount(forLength length: Int) -> Int { (length + 3) >> 2 }
 
     /// Heap bytes held.
-    var memoryBytes: Int { words.capacity * MemoryLayout<UInt32>.stride }
+    var memoryBytes: Int { words.memoryBytes }
 
     /// Whether enough of the arena is dead that compaction should run.
     var needsCompaction: Bool {
@@ -44,17 +60,12 @@ struct KeyArena {
     /// Copies `key` (a key tail) into the arena and returns its word offset.
     mutating func append(_ key: UnsafeRawBufferPointer) -> UInt32 {
         let needed = Self.wordCount(forLength: key.count)
-        let ref = words.count
-        precondition(ref + needed <= Self.maxWords, "key arena exceeds 16 GiB")
-        if ref + needed > words.capacity {
-            // Grow by a quarter rather than doubling: the arena is a large share of the index,
-            // and a copy of it is a memcpy.
-            words.reserveLarge(max(ref + needed, words.capacity + words.capacity / 4, 1024))
-        }
-        guard needed > 0, let source = key.baseAddress else { return UInt32(ref) }
-        words.append(contentsOf: repeatElement(0, count: needed))
-        words.withUnsafeMutableBytes { bytes in
-            (bytes.baseAddress! + ref * 4).copyMemory(from: source, byteCount: key.count)
+        precondition(words.count + needed <= Self.maxWords, "key arena exceeds 16 GiB")
+        guard needed > 0, let source = key.baseAddress else { return UInt32(words.count) }
+        // Growing adds a chunk; the words already stored stay where they are.
+        let ref = words.appendContiguous(count: needed, padding: 0) { run in
+            run[needed - 1] = 0  // the bytes after the key in its last word
+            UnsafeMutableRawPointer(run.baseAddress!).copyMemory(from: source, byteCount: key.count)
         }
         return UInt32(ref)
     }
@@ -64,29 +75,29 @@ struct KeyArena {
         deadWords += Self.wordCount(forLength: length)
     }
 
-    /// Calls `body` with the base address of the arena; key `ref` starts at `base + ref * 4`.
+    /// Calls `body` with read access to the key tails.
     @inline(__always)
-    func withBase<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
-        try words.withUnsafeBytes { try body($0.baseAddress!) }
+    func withView<R>(_ body: (View) throws -> R) rethrows -> R {
+        try words.withUnsafeView { try body(View(words: $0)) }
     }
 
     /// Copies the key tails of `liveIDs` into a fresh arena and points their entries at the copies.
     ///
     /// `liveIDs` must name every live entry, each once.
-    mutating func compact(entries: inout ContiguousArray<PackedEntry>, liveIDs: some Sequence<UInt32>) {
+    mutating func compact(entries: inout ChunkedArray<PackedEntry>, liveIDs: some Sequence<UInt32>) {
         let liveWords = words.count - deadWords
-        var fresh = ContiguousArray<UInt32>()
-        fresh.reserveLarge(max(1024, liveWords + liveWords / 8))
+        var fresh = ChunkedArray<UInt32>(chunkShift: words.chunkShift)
+        fresh.reserveCapacity(max(1024, liveWords + liveWords / 8))
         fresh.append(0)
-        words.withUnsafeBufferPointer { old in
-            entries.withUnsafeMutableBufferPointer { entries in
+        words.withUnsafeView { old in
+            entries.withUnsafeMutableView { entries in
                 for id in liveIDs {
                     let e = entries[Int(id)]
                     guard Int(e.keyLength) > PackedEntry.headBytes else { continue }
                     let n = Self.wordCount(forLength: Int(e.keyLength) - PackedEntry.headBytes)
-                    let start = Int(e.keyRef)
-                    entries[Int(id)].keyRef = UInt32(fresh.count)
-                    fresh.append(contentsOf: old[start..<start + n])
+                    let source = old.address(Int(e.keyRef))
+                    let ref = fresh.appendContiguous(count: n, padding: 0) { $0.baseAddress!.initialize(from: source, count: n) }
+                    entries[Int(id)].keyRef = UInt32(ref)
                 }
             }
         }
@@ -216,26 +227,15 @@ enum KeyBytes {
     }
 }
 
-/// Allocation of the index's big tables (entries, slots, arena, leaves).
-///
-/// Lookups land on random entries and slots of tables tens of megabytes long; with 4 KiB pages
-/// nearly every one is also a TLB miss, which on a VM costs a two-dimensional page walk. So the
-/// tables are reallocated by hand (not by `append`) and, on Linux, advised into transparent huge
-/// pages before they are first written. The advice is only a hint: without huge pages nothing
-/// changes but speed.
+/// Allocation of the index's big contiguous tables (slots, ordered-key leaves): reallocated by
+/// hand (not by `append`) and, on Linux, advised into transparent huge pages before they are first
+/// written (see ``HugePages``). The entry table and the key arena are ``ChunkedArray``s instead.
 extension ContiguousArray where Element: BitwiseCopyable {
-    /// Size of a transparent huge page on x86-64 and (usually) arm64 Linux.
-    private static var hugePageBytes: Int { 2 << 20 }
-
-    /// Asks for huge pages over the whole 2 MiB pages inside `buffer` (Linux only).
+    /// Asks for huge pages over the whole 2 MiB pages inside `buffer`, if it spans at least two.
     private static func adviseHugePages(_ buffer: UnsafeMutableBufferPointer<Element>) {
-        #if os(Linux)
         let raw = UnsafeMutableRawBufferPointer(buffer)
-        guard raw.count >= 2 * hugePageBytes, let base = raw.baseAddress else { return }
-        let start = (Int(bitPattern: base) + hugePageBytes - 1) & ~(hugePageBytes - 1)
-        let end = (Int(bitPattern: base) + raw.count) & ~(hugePageBytes - 1)
-        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
-        #endif
+        guard raw.count >= 2 * HugePages.bytes, let base = raw.baseAddress else { return }
+        HugePages.advise(base, byteCount: raw.count)
     }
 
     /// Reallocates to room for at least `minimumCapacity` elements (no-op if there is room).

@@ -5,8 +5,9 @@ import CLogStore
 /// ## Layout (per key, 16-byte keys)
 /// - Entry table: one 48-byte ``PackedEntry`` per key (version, narrowed location, value length,
 ///   namespace, key length, the first 16 key bytes, a reference to the rest). Removed entries
-///   form a free list through `keyRef`.
-/// - ``KeyArena``: key bytes after the 16th, rounded up to 4-byte words (none for 16-byte keys).
+///   form a free list through `keyRef`. A ``ChunkedArray``: growing it never copies entries.
+/// - ``KeyArena``: key bytes after the 16th, rounded up to 4-byte words (none for 16-byte keys);
+///   chunked too.
 /// - Hash table: open addressing with linear probing over 8-byte slots, each
 ///   `hashTag << 32 | (id + 1)` (0 = empty). The tag (high 32 bits of the hash) also picks the
 ///   home slot (`tag * capacity >> 32`), so slots can be moved on growth and on deletion without
@@ -14,8 +15,13 @@ import CLogStore
 ///   tombstones.
 /// - ``OrderedKeys`` (only once a scan has been asked for): ~4.7 bytes per key.
 ///
-/// A lookup of a key of up to 16 bytes touches one slot and one entry; longer keys add one
-/// arena read.
+/// A lookup of a key of up to 16 bytes touches one slot and one entry (and the small table of
+/// entry chunks); longer keys add one arena read.
+///
+/// Growth: the entry table and the arena add chunks without moving what they hold, so inserting a
+/// new key never copies the index (only the small first chunk is copied while it doubles). The
+/// hash table still rehashes into a 1.5 times larger one when full: 8 bytes per slot, read
+/// sequentially, no keys read.
 ///
 /// The ordered structure is built lazily by the first ``scan(namespace:prefix:after:limit:)`` or
 /// ``prepareForScans()`` (one sort of all keys), then maintained on every insert of a new key and
@@ -54,11 +60,17 @@ struct KeyIndex {
     private static let maxLoadNumerator = 17, maxLoadDenominator = 20
     /// End of the free list.
     private static let noFreeEntry = UInt32.max
+    /// `log2` of the entries per chunk of the entry table: 2^17 entries of 48 bytes are 6 MiB,
+    /// exactly three 2 MiB huge pages (chunks are huge-page aligned). Big enough that the chunk
+    /// table stays tiny (8 chunks for a million keys, 32,768 at the 2^32 id limit) and that
+    /// chunk allocations are rare; small enough that the unused tail of the last chunk (at most
+    /// 6 MiB, untouched memory) and the one-off copies of the doubling first chunk stay small.
+    static let entryChunkShift = 17
 
     /// Hash slots: `tag << 32 | (id + 1)`, or 0 when empty.
     private var slots: ContiguousArray<UInt64>
     /// Entry table, indexed by id.
-    private var entries: ContiguousArray<PackedEntry>
+    private var entries: ChunkedArray<PackedEntry>
     /// Key bytes.
     private var arena: KeyArena
     /// Ids in key order, once a scan has been asked for.
@@ -72,24 +84,31 @@ struct KeyIndex {
 
     /// Creates an empty index sized for `expectedKeys` keys of about `expectedKeyBytes` bytes in
     /// total, so bulk loading (recovery) does not grow the tables.
-    init(expectedKeys: Int = 0, expectedKeyBytes: Int = 0) {
+    ///
+    /// `entryChunkShift` and `arenaChunkShift` set the chunk sizes of the entry table and the key
+    /// arena (`log2` of entries and of 4-byte words); only tests pass other values than the
+    /// defaults, to cross many chunk boundaries with few keys. An arena chunk must hold the longest
+    /// key tail inserted (key length - 16, rounded up to words).
+    init(
+        expectedKeys: Int = 0, expectedKeyBytes: Int = 0, entryChunkShift: Int = KeyIndex.entryChunkShift,
+        arenaChunkShift: Int = KeyArena.chunkShift
+    ) {
         precondition(MemoryLayout<PackedEntry>.stride == PackedEntry.expectedStride, "PackedEntry layout changed")
         let expected = max(0, expectedKeys)
         // Load 0.8 at `expectedKeys`, a little under the limit, so the last inserts do not grow it.
         slots = .zeroedLarge(
             count: max(Self.minimumSlots, expected * Self.maxLoadDenominator / (Self.maxLoadNumerator - 1) + 1))
-        entries = []
-        entries.reserveLarge(expected)
+        entries = ChunkedArray(chunkShift: entryChunkShift)
+        entries.reserveCapacity(expected)
         // Only bytes after the 16th of each key go to the arena.
-        arena = KeyArena(reservingBytes: max(0, expectedKeyBytes - expected * PackedEntry.headBytes))
+        arena = KeyArena(reservingBytes: max(0, expectedKeyBytes - expected * PackedEntry.headBytes), chunkShift: arenaChunkShift)
         var rng = SystemRandomNumberGenerator()
         seed = rng.next()
     }
 
     /// Heap bytes the index holds (allocated capacities, not counts).
     var memoryBytes: Int {
-        slots.capacity * MemoryLayout<UInt64>.stride + entries.capacity * MemoryLayout<PackedEntry>.stride
-            + arena.memoryBytes + ordered.memoryBytes
+        slots.capacity * MemoryLayout<UInt64>.stride + entries.memoryBytes + arena.memoryBytes + ordered.memoryBytes
     }
 
     /// Whether the ordered structure exists (so a scan costs O(log n + results)).
@@ -117,12 +136,12 @@ struct KeyIndex {
     /// Probes for `(namespace, key)` whose hash tag is `tag`.
     @inline(__always)
     private func probe(_ namespace: UInt16, _ key: UnsafeRawBufferPointer, tag: UInt32) -> Probe {
-        arena.withBase { base in
-            let keyBytes = key.baseAddress ?? base  // any valid address will do for an empty key
+        arena.withView { arena in
+            let keyBytes = key.baseAddress ?? arena.tail(0)  // any valid address will do for an empty key
             let count = key.count, headBytes = PackedEntry.headBytes
             let (head0, head1) = KeyBytes.head(keyBytes, count)
             return slots.withUnsafeBufferPointer { slots in
-                entries.withUnsafeBufferPointer { entries in
+                entries.withUnsafeView { entries in
                     let capacity = slots.count
                     var i = Self.home(tag, capacity)
                     while true {
@@ -134,7 +153,7 @@ struct KeyIndex {
                             if e.head0 == head0 && e.head1 == head1 && e.namespace == namespace
                                 && Int(e.keyLength) == count
                                 && (count <= headBytes
-                                    || KeyBytes.equal(base + Int(e.keyRef) * 4, keyBytes + headBytes, count: count - headBytes))
+                                    || KeyBytes.equal(arena.tail(e.keyRef), keyBytes + headBytes, count: count - headBytes))
                             {
                                 return .found(slot: i, id: id)
                             }
@@ -217,8 +236,8 @@ struct KeyIndex {
     /// Calls `body` with a view of entries and keys.
     @inline(__always)
     private func withKeyView<R>(_ body: (KeyView) -> R) -> R {
-        arena.withBase { base in
-            entries.withUnsafeBufferPointer { body(KeyView(entries: $0, arena: base)) }
+        arena.withView { arena in
+            entries.withUnsafeView { body(KeyView(entries: $0, arena: arena)) }
         }
     }
 
@@ -277,10 +296,7 @@ struct KeyIndex {
             entries[Int(id)] = packed
         } else {
             precondition(entries.count < Int(UInt32.max) - 1, "too many keys for 32-bit entry ids")
-            if entries.count == entries.capacity {
-                // A quarter at a time: the entry table is the largest part of the index.
-                entries.reserveLarge(max(16, entries.capacity + entries.capacity / 4))
-            }
+            // When full, this adds a chunk: the entries stored do not move.
             id = UInt32(entries.count)
             entries.append(packed)
         }
@@ -383,7 +399,7 @@ struct KeyIndex {
             start.withUnsafeBytes { startBytes in
                 prefix.withUnsafeBytes { prefixBytes in
                     let target = SearchKey(
-                        namespace: namespace, bytes: startBytes.baseAddress ?? view.arena, count: startBytes.count)
+                        namespace: namespace, bytes: startBytes.baseAddress ?? view.arena.tail(0), count: startBytes.count)
                     tree.forEach(from: tree.seek(target, strictlyAfter: strictlyAfter, view)) { id in
                         // Keys with the prefix are contiguous: the first one without it ends the scan.
                         guard view.hasPrefix(id, namespace: namespace, prefixBytes) else { return false }

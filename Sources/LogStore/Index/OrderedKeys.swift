@@ -2,16 +2,17 @@
 /// pointers into the index's entry table and key arena).
 struct KeyView {
     /// The entry table.
-    let entries: UnsafeBufferPointer<PackedEntry>
-    /// Base of the key arena.
-    let arena: UnsafeRawPointer
+    let entries: ChunkedArray<PackedEntry>.UnsafeView
+    /// The key arena.
+    let arena: KeyArena.View
 
     /// The key of entry `id` as a search target.
     @inline(__always)
     func searchKey(_ id: UInt32) -> SearchKey {
         let e = entries[Int(id)]
+        // Keys of up to 16 bytes have no tail (their `keyRef` is 0); any valid address will do.
         return SearchKey(namespace: e.namespace, head0: e.head0, head1: e.head1, count: Int(e.keyLength),
-                         tail: arena + Int(e.keyRef) * 4)
+                         tail: arena.tail(Int(e.keyLength) > PackedEntry.headBytes ? e.keyRef : 0))
     }
 
     /// Orders the key of entry `id` against `target`: negative if before, zero if equal.
@@ -23,7 +24,7 @@ struct KeyView {
         if e.head1 != target.head1 { return e.head1 < target.head1 ? -1 : 1 }
         let count = Int(e.keyLength), head = PackedEntry.headBytes
         if count > head && target.count > head {
-            return KeyBytes.compare(arena + Int(e.keyRef) * 4, count - head, target.tail, target.count - head)
+            return KeyBytes.compare(arena.tail(e.keyRef), count - head, target.tail, target.count - head)
         }
         // Equal zero-padded heads and one key within 16 bytes: that key is a prefix of the other.
         return count == target.count ? 0 : (count < target.count ? -1 : 1)
@@ -47,7 +48,7 @@ struct KeyView {
             KeyBytes.equal($0.baseAddress!, p, count: min(prefix.count, head))
         }
         guard headMatches else { return false }
-        return prefix.count <= head || KeyBytes.equal(arena + Int(e.keyRef) * 4, p + head, count: prefix.count - head)
+        return prefix.count <= head || KeyBytes.equal(arena.tail(e.keyRef), p + head, count: prefix.count - head)
     }
 
     /// A copy of the key of entry `id`.
@@ -61,7 +62,7 @@ struct KeyView {
             guard let p = buffer.baseAddress else { return }
             KeyBytes.writeHead(e.head0, e.head1, count: count, to: p)
             if count > head {
-                (p + head).initialize(from: (arena + Int(e.keyRef) * 4).assumingMemoryBound(to: UInt8.self), count: count - head)
+                (p + head).initialize(from: arena.tail(e.keyRef).assumingMemoryBound(to: UInt8.self), count: count - head)
             }
             initialized = count
         }
