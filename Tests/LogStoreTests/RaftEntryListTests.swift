@@ -66,6 +66,16 @@ import Testing
 
     /// A distinct entry (its term is `serial`) with a random location (or none) and sometimes
     /// a payload.
+    /// A list (and its model) holding `count` fresh entries, numbered on from `serial`.
+    static func filled(_ count: Int, serial: inout UInt64, _ rng: inout SplitMix) -> Checked {
+        var checked = Checked()
+        for _ in 0..<count {
+            serial += 1
+            checked.append(entry(serial, &rng))
+        }
+        return checked
+    }
+
     static func entry(_ serial: UInt64, _ rng: inout SplitMix) -> RaftEntryMeta {
         let location: RecordLocation? =
             switch rng.next() % 3 {
@@ -158,12 +168,8 @@ import Testing
     @Test("draining a long list in steps frees chunks and keeps every entry")
     func drainInSteps() {
         var rng = SplitMix(state: 42)
-        var checked = Checked()
         var serial: UInt64 = 0
-        for _ in 0..<(20 * Self.chunk + 123) {
-            serial += 1
-            checked.append(Self.entry(serial, &rng))
-        }
+        var checked = Self.filled(20 * Self.chunk + 123, serial: &serial, &rng)
         checked.verify("filled")
         #expect(checked.list.chunkCapacities.count == 21)
         var steps = 0
@@ -189,12 +195,8 @@ import Testing
     @Test("each operation on a copy leaves the original as it was")
     func copiesAreIndependent() {
         var rng = SplitMix(state: 7)
-        var original = Checked()
         var serial: UInt64 = 0
-        for _ in 0..<(3 * Self.chunk + 10) {
-            serial += 1
-            original.append(Self.entry(serial, &rng))
-        }
+        var original = Self.filled(3 * Self.chunk + 10, serial: &serial, &rng)
         original.removeFirst(Self.chunk / 2)
         let operations: [(String, (inout Checked) -> Void)] = [
             ("append", { $0.append(RaftEntryMeta(term: 0, location: nil, payloadLength: 0, payload: nil)) }),
