@@ -34,10 +34,12 @@ struct RaftEntryList: Sendable {
 
     /// The entry at `position` (0 is the first retained entry).
     subscript(position: Int) -> RaftEntryMeta {
-        get {
+        // A borrow, not a copy: `entries[i].term` then reads the term without retaining the
+        // payload array (the term lookups of every append's checks add up across groups).
+        _read {
             precondition(position >= 0 && position < count, "position \(position) out of 0..<\(count)")
             let slot = start + position
-            return chunks[slot >> Self.chunkShift][slot & Self.chunkMask]
+            yield chunks[slot >> Self.chunkShift][slot & Self.chunkMask]
         }
         _modify {
             precondition(position >= 0 && position < count, "position \(position) out of 0..<\(count)")
