@@ -22,7 +22,9 @@ struct RaftEntryRunQueue {
 
     /// The queued run of `sequence` (a number ``append(_:)`` returned, not yet removed).
     subscript(sequence: UInt64) -> RaftEntryRun {
-        get { storage[position(sequence)] }
+        // A borrow: reading a run's bounds must not retain (and so touch) its entries array,
+        // which is cold for the old runs that cuts and evictions look at.
+        _read { yield storage[position(sequence)] }
         _modify { yield &storage[position(sequence)] }
     }
 
