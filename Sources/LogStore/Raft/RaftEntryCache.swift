@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// Thread safety: every method may be called from any thread. One pthread mutex (which
 /// ThreadSanitizer understands) guards the state; payloads that leave the cache are released
-/// after it is unlocked.
+/// after it is unlocked, unless there are only a few
+/// (``RaftEntryCacheState/entriesReleasedUnderLock``).
 final class RaftEntryCache: @unchecked Sendable {
     // safe: `state` is a MutexGuarded; `disabledMisses` is atomic.
 
@@ -93,7 +94,8 @@ final class RaftEntryCache: @unchecked Sendable {
         return locked { $0.statistics }
     }
 
-    /// Runs `body` on the state with the mutex held, then releases what left the cache without it.
+    /// Runs `body` on the state with the mutex held, then releases what left the cache (if more
+    /// than a few entries) without it.
     private func locked<T>(_ body: (inout RaftEntryCacheState) -> T) -> T {
         let (result, dropped) = state.withLock { state in (body(&state), state.takeDropped()) }
         withExtendedLifetime(dropped) {}  // freeing many payloads takes a while: not under the mutex

@@ -36,9 +36,8 @@ struct RaftEntryCacheState {
     let capacityBytes: Int
     /// Every run, live or emptied, in the order it entered: the eviction order.
     private var queue = RaftEntryRunQueue()
-    /// Per group generation, the sequence numbers of its live runs, ascending by index. A group
-    /// without runs has no key.
-    private var groups: [UInt64: RaftRunList] = [:]
+    /// Per group generation, its live runs. A group without runs has no key.
+    private var groups: [UInt64: GroupRuns] = [:]
     /// Bytes charged now: the live runs' entries and every queued run's overhead.
     private var bytes = 0
     /// Entries in live runs.
@@ -48,9 +47,27 @@ struct RaftEntryCacheState {
     private var misses = 0
     private var insertions = 0
     private var evictions = 0
-    /// Entry arrays that left the cache, for the owner to release after its lock (releasing a
-    /// run frees every payload no one else holds).
-    private var dropped: [[RaftEntry]] = []
+    /// The storage of runs that left the cache, for the owner to release after its lock when
+    /// there is much of it (releasing a run frees every payload no one else holds).
+    private var dropped: [RaftEntryRun.Storage] = []
+    /// Entries in `dropped`.
+    private var droppedEntries = 0
+
+    /// The most dropped entries released under the lock (``takeDropped()``): freeing a few takes
+    /// less than handing a new array over to the owner does.
+    static let entriesReleasedUnderLock = 64
+
+    /// The live runs of one group. A class, so that an append or an eviction changes a group's
+    /// runs in place, with one dictionary lookup.
+    private final class GroupRuns {
+        /// The runs' sequence numbers, ascending by index.
+        var list = RaftRunList()
+        /// A bound on where the runs end (no run holds an index at or past it), when known without
+        /// reading the queue. A write-through or a cut sets it; removing runs keeps it true; a
+        /// fill, which may add a run past it, forgets it. An append at or past it cuts nothing, so
+        /// the common append reads no queue slot of an older run.
+        var tailEnd: UInt64?
+    }
 
     /// An empty cache state that holds at most `capacityBytes`.
     init(capacityBytes: Int) {
@@ -66,7 +83,7 @@ struct RaftEntryCacheState {
 
     /// The index ranges cached for `generation`, ascending (for tests and diagnostics).
     func ranges(_ generation: UInt64) -> [Range<UInt64>] {
-        (groups[generation] ?? RaftRunList()).map { queue[$0].first..<queue[$0].end }
+        (groups[generation]?.list ?? RaftRunList()).map { queue[$0].first..<queue[$0].end }
     }
 
     /// The live runs, oldest (next to evict) first (for tests and diagnostics).
@@ -74,9 +91,15 @@ struct RaftEntryCacheState {
         queue.sequences.map { queue[$0] }.filter(\.isLive).map { ($0.generation, $0.first..<$0.end) }
     }
 
-    /// Takes the entry arrays that left the cache since the last call.
-    mutating func takeDropped() -> [[RaftEntry]] {
+    /// Takes the storage of the runs that left the cache since the last call, when it holds more
+    /// than ``entriesReleasedUnderLock`` entries; releases it here otherwise and returns nothing.
+    mutating func takeDropped() -> [RaftEntryRun.Storage] {
         guard !dropped.isEmpty else { return [] }
+        defer { droppedEntries = 0 }
+        if droppedEntries <= Self.entriesReleasedUnderLock {
+            dropped.removeAll(keepingCapacity: true)
+            return []
+        }
         defer { dropped = [] }
         return dropped
     }
@@ -87,14 +110,14 @@ struct RaftEntryCacheState {
     /// holds no entry of that index with that term. Counts a hit or a miss per key.
     mutating func lookup<Keys: Collection>(_ generation: UInt64, _ keys: Keys) -> [[UInt8]?]
     where Keys.Element == (index: UInt64, term: UInt64) {
-        guard let runs = groups[generation] else {
+        guard let runs = groups[generation]?.list else {
             misses += keys.count
             return Array(repeating: nil, count: keys.count)
         }
         var result: [[UInt8]?] = []
         result.reserveCapacity(keys.count)
-        // The run found last; consecutive keys mostly stay in it.
-        var entries: [RaftEntry] = []
+        // The run found last (its sequence number and indexes); consecutive keys mostly stay in it.
+        var sequence: UInt64 = 0
         var first: UInt64 = 0
         var end: UInt64 = 0
         for (index, term) in keys {
@@ -104,14 +127,13 @@ struct RaftEntryCacheState {
                     result.append(nil)
                     continue
                 }
-                entries = queue[runs[position]].entries
-                first = queue[runs[position]].first
-                end = queue[runs[position]].end
+                sequence = runs[position]
+                first = queue[sequence].first
+                end = queue[sequence].end
             }
-            let entry = entries[Int(index - first)]
-            if entry.term == term {
+            if queue[sequence].term(at: index) == term {
                 hits += 1
-                result.append(entry.payload)
+                result.append(queue[sequence].payload(at: index))
             } else {
                 misses += 1
                 result.append(nil)
@@ -127,8 +149,8 @@ struct RaftEntryCacheState {
     /// holds the entries as one run (the latest that fit, if they all do not), then evicts.
     mutating func writeThrough(_ generation: UInt64, _ entries: [RaftEntry]) {
         guard let firstIndex = entries.first?.index else { return }
-        var runs = groups.removeValue(forKey: generation) ?? RaftRunList()
-        cut(&runs, from: firstIndex)
+        let runs = runs(of: generation)
+        cut(runs, from: firstIndex)
         var stored = entries
         var cost = Self.cost(of: entries)
         if cost + Self.runOverheadBytes > capacityBytes {
@@ -141,8 +163,12 @@ struct RaftEntryCacheState {
             }
             stored = Array(entries[start...])
         }
-        if !stored.isEmpty { runs.append(enqueue(RaftEntryRun(generation: generation, entries: stored, bytes: cost))) }
-        if !runs.isEmpty { groups[generation] = runs }
+        if !stored.isEmpty {
+            let run = RaftEntryRun(generation: generation, entries: stored, bytes: cost)
+            runs.tailEnd = run.end
+            runs.list.append(enqueue(run))
+        }
+        forgetIfEmpty(runs, generation)
         evictToCapacity()
     }
 
@@ -151,26 +177,27 @@ struct RaftEntryCacheState {
     /// it holds stay as they are (they may be newer than what this read saw). Then evicts.
     mutating func fill(_ generation: UInt64, _ entries: [RaftEntry]) {
         guard !entries.isEmpty else { return }
-        var runs = groups.removeValue(forKey: generation) ?? RaftRunList()
+        let runs = runs(of: generation)
+        runs.tailEnd = nil  // a filled run may go past it
         var pending: [RaftEntry] = []
         for entry in entries {
             if let last = pending.last?.index, last &+ 1 != entry.index {
-                insertFilled(&pending, generation, into: &runs)
+                insertFilled(&pending, generation, into: runs)
             }
-            if position(in: runs, containing: entry.index) != nil {
-                insertFilled(&pending, generation, into: &runs)
+            if position(in: runs.list, containing: entry.index) != nil {
+                insertFilled(&pending, generation, into: runs)
             } else {
                 pending.append(entry)
             }
         }
-        insertFilled(&pending, generation, into: &runs)
-        if !runs.isEmpty { groups[generation] = runs }
+        insertFilled(&pending, generation, into: runs)
+        forgetIfEmpty(runs, generation)
         evictToCapacity()
     }
 
     /// Makes `pending` (consecutive, at indexes no run of `runs` holds) a run of `generation`,
     /// its first entries that fit if not all do, and empties it.
-    private mutating func insertFilled(_ pending: inout [RaftEntry], _ generation: UInt64, into runs: inout RaftRunList) {
+    private mutating func insertFilled(_ pending: inout [RaftEntry], _ generation: UInt64, into runs: GroupRuns) {
         guard !pending.isEmpty else { return }
         defer { pending.removeAll(keepingCapacity: true) }
         var count = 0
@@ -182,7 +209,7 @@ struct RaftEntryCacheState {
         }
         guard count > 0 else { return }
         let sequence = enqueue(RaftEntryRun(generation: generation, entries: Array(pending[..<count]), bytes: cost))
-        runs.insert(sequence, at: runsStarting(atOrBefore: pending[0].index, in: runs))
+        runs.list.insert(sequence, at: runsStarting(atOrBefore: pending[0].index, in: runs.list))
     }
 
     /// Queues `run`, charges it and counts its entries as inserted; returns its sequence number.
@@ -198,27 +225,29 @@ struct RaftEntryCacheState {
     /// Drops every cached entry of `generation` outside `indexes` (the group's retained entries
     /// after a compaction, a suffix truncation or a snapshot).
     mutating func retain(_ generation: UInt64, _ indexes: Range<UInt64>) {
-        guard var runs = groups.removeValue(forKey: generation) else { return }
-        cut(&runs, from: indexes.upperBound)
-        trim(&runs, before: indexes.lowerBound)
-        if !runs.isEmpty { groups[generation] = runs }
+        guard let runs = groups[generation] else { return }
+        cut(runs, from: indexes.upperBound)
+        trim(runs, before: indexes.lowerBound)
+        forgetIfEmpty(runs, generation)
         dropDeadFront()
     }
 
     /// Drops every cached entry of `generation` (its group was removed).
     mutating func removeGroup(_ generation: UInt64) {
         guard let runs = groups.removeValue(forKey: generation) else { return }
-        for sequence in runs { release(sequence) }
+        for sequence in runs.list { release(sequence) }
         dropDeadFront()
     }
 
     /// Drops the entries of `runs` at `index` and after.
-    private mutating func cut(_ runs: inout RaftRunList, from index: UInt64) {
-        while let last = runs.last, queue[last].first >= index {
+    private mutating func cut(_ runs: GroupRuns, from index: UInt64) {
+        if let tailEnd = runs.tailEnd, tailEnd <= index { return }
+        defer { runs.tailEnd = index }
+        while let last = runs.list.last, queue[last].first >= index {
             release(last)
-            runs.removeLast()
+            runs.list.removeLast()
         }
-        if let last = runs.last, queue[last].end > index {
+        if let last = runs.list.last, queue[last].end > index {
             let before = queue[last].count
             bytes -= queue[last].keep(queue[last].first..<index)
             entryCount -= before - queue[last].count
@@ -226,14 +255,14 @@ struct RaftEntryCacheState {
     }
 
     /// Drops the entries of `runs` before `index`.
-    private mutating func trim(_ runs: inout RaftRunList, before index: UInt64) {
+    private mutating func trim(_ runs: GroupRuns, before index: UInt64) {
         var gone = 0
-        while gone < runs.count, queue[runs[gone]].end <= index {
-            release(runs[gone])
+        while gone < runs.list.count, queue[runs.list[gone]].end <= index {
+            release(runs.list[gone])
             gone += 1
         }
-        runs.removeFirst(gone)
-        if let first = runs.first, queue[first].first < index {
+        runs.list.removeFirst(gone)
+        if let first = runs.list.first, queue[first].first < index {
             let before = queue[first].count
             bytes -= queue[first].keep(index..<queue[first].end)
             entryCount -= before - queue[first].count
@@ -245,6 +274,7 @@ struct RaftEntryCacheState {
     private mutating func release(_ sequence: UInt64) {
         bytes -= queue[sequence].bytes
         entryCount -= queue[sequence].count
+        droppedEntries += queue[sequence].count
         dropped.append(queue[sequence].clear())
     }
 
@@ -257,12 +287,12 @@ struct RaftEntryCacheState {
             if queue[sequence].isLive {
                 // Out of its group's list first: the search reads the queue, the run included.
                 let generation = queue[sequence].generation
-                var runs = groups.removeValue(forKey: generation) ?? RaftRunList()
+                guard let runs = groups[generation] else { preconditionFailure("an evicted run's group has no runs") }
                 // Mostly the group's first run: its oldest is mostly its lowest.
-                let position = runs.first == sequence ? 0 : runsStarting(atOrBefore: queue[sequence].first, in: runs) - 1
-                precondition(position >= 0 && runs[position] == sequence, "an evicted run is not in its group's list")
-                runs.remove(at: position)
-                if !runs.isEmpty { groups[generation] = runs }
+                let position = runs.list.first == sequence ? 0 : runsStarting(atOrBefore: queue[sequence].first, in: runs.list) - 1
+                precondition(position >= 0 && runs.list[position] == sequence, "an evicted run is not in its group's list")
+                runs.list.remove(at: position)
+                forgetIfEmpty(runs, generation)
             }
             var run = queue.removeFirst()
             bytes -= Self.runOverheadBytes
@@ -270,6 +300,7 @@ struct RaftEntryCacheState {
             bytes -= run.bytes
             entryCount -= run.count
             evictions += run.count
+            droppedEntries += run.count
             dropped.append(run.clear())
         }
         dropDeadFront()
@@ -283,7 +314,20 @@ struct RaftEntryCacheState {
         }
     }
 
-    // MARK: - searching a group's runs
+    // MARK: - a group's runs
+
+    /// The runs of `generation`, added (empty) if it has none.
+    private mutating func runs(of generation: UInt64) -> GroupRuns {
+        if let runs = groups[generation] { return runs }
+        let runs = GroupRuns()
+        groups[generation] = runs
+        return runs
+    }
+
+    /// Removes the key of `generation` when `runs`, its runs, are none.
+    private mutating func forgetIfEmpty(_ runs: GroupRuns, _ generation: UInt64) {
+        if runs.list.isEmpty { groups[generation] = nil }
+    }
 
     /// How many of `runs` start at or before `index` (where a run starting at `index` goes).
     private func runsStarting(atOrBefore index: UInt64, in runs: RaftRunList) -> Int {
