@@ -80,10 +80,11 @@ enum PutBenchmark {
         var latency = LatencyHistogram.make()
         var key = [UInt8](repeating: 0, count: BenchKeys.keySize)
         var ops: UInt64 = 0
+        // One clock read per put: each one ends a put and begins the next.
         var now = ContinuousClock.now
         while now < deadline && !Task.isCancelled {
             BenchKeys.fill(&key, high: id, low: ops)
-            let began = ContinuousClock.now
+            let began = now
             try await store.put(value, for: key, in: namespace)
             now = ContinuousClock.now
             latency.record(min(began.duration(to: now).nanoseconds, AppendBenchmark.maxTrackableNanoseconds))
