@@ -310,6 +310,15 @@ int ls_log_read_at(ls_log *log, const ls_location *loc, ls_read_fn fn, void *ctx
 /* Hint: the cache line at p will be read soon (the key index prefetches hash slots with it). */
 static inline void ls_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+/* Hint: this thread is spinning on a lock another CPU holds (x86 PAUSE, arm64 YIELD). */
+static inline void ls_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Short English name of a status, e.g. "corrupt". */
 const char *ls_status_name(int status);
 
