@@ -14,6 +14,7 @@
 
 #include "ls_crc32c.h"
 #include "ls_internal.h"
+#include "ls_mutex.h"
 
 #define LS_DEFAULT_SEGMENT_SIZE (64ull << 20)
 #define LS_DEFAULT_COMMIT_MAX_OPS 1024u
@@ -119,7 +120,8 @@ static int init_sync(ls_log *log) {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the linger deadlines use ls_now_ns */
-    int rc = pthread_mutex_init(&log->mu, NULL) || pthread_cond_init(&log->writer_cv, &ca) ||
+    /* `mu` is taken by every append and by the writer: adaptive, as its holds are short. */
+    int rc = ls_mutex_init_adaptive(&log->mu) || pthread_cond_init(&log->writer_cv, &ca) ||
              pthread_mutex_init(&log->seg_mu, NULL) || pthread_mutex_init(&log->prep_mu, NULL) ||
              pthread_cond_init(&log->prep_cv, NULL) || pthread_mutex_init(&log->done_mu, NULL) ||
              pthread_cond_init(&log->done_cv, NULL) || pthread_cond_init(&log->done_room_cv, NULL) || ls_maps_init(log);

@@ -8,4 +8,5 @@
 #include "ls_log.h"
 #include "ls_inspect.h"
 #include "ls_blob.h"
+#include "ls_mutex.h"
 #endif

@@ -1,11 +1,13 @@
+import CLogStore
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A value that only `withLock` reaches, behind one pthread mutex (which ThreadSanitizer
-/// understands, unlike `Synchronization.Mutex` on Linux). The value lives behind a pointer, so
-/// that accesses under the mutex carry no dynamic exclusivity checks. The caches keep their
-/// state in one.
+/// A value that only `withLock` reaches, behind one adaptive pthread mutex (which
+/// ThreadSanitizer understands, unlike `Synchronization.Mutex` on Linux; adaptive: see
+/// `ls_mutex.h`). The value lives behind a pointer, so that accesses under the mutex carry no
+/// dynamic exclusivity checks. The caches keep their state in one.
 final class MutexGuarded<State>: @unchecked Sendable {  // safe: `state` is only touched with `mutex` held
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let state: UnsafeMutablePointer<State>
@@ -14,7 +16,7 @@ final class MutexGuarded<State>: @unchecked Sendable {  // safe: `state` is only
     init(_ initial: State) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+        precondition(ls_mutex_init_adaptive(mutex) == 0, "pthread_mutex_init failed")
         state = .allocate(capacity: 1)
         state.initialize(to: initial)
     }
