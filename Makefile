@@ -61,6 +61,7 @@ TSAN_TESTS   := CommitLogTests|CrashTests|StoreTests|StoreModelTests|CacheTests|
 TSAN_TESTS   := $(TSAN_TESTS)|RaftStorageTests|RaftModelTests|RaftDurabilityTests|RaftMetricsTests
 TSAN_TESTS   := $(TSAN_TESTS)|FaultMatrixTests|ProcessKillTests|CorruptionMatrixTests|BlobFileTests
 TSAN_TESTS   := $(TSAN_TESTS)|KeyIndexTests/concurrentFirstScans|PipelinedCommitTests|RaftEntryCacheStoreTests
+TSAN_TESTS   := $(TSAN_TESTS)|SlotTableHintTests
 .PHONY: test-tsan
 test-tsan: deps
 	$(SWIFT) build --build-tests --scratch-path $(TSAN_SCRATCH) --sanitize=thread

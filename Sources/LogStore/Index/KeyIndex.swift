@@ -79,8 +79,12 @@ struct KeyIndex {
     private var freeHead = KeyIndex.noFreeEntry
     /// Random hash seed, so crafted keys cannot force long probe chains.
     private let seed: UInt64
+    /// The current slot table, for prefetching without the owner's lock (see ``SlotTableHint``).
+    let slotHint: SlotTableHint
     /// Keys held.
     private(set) var count = 0
+    /// Hash slots in the table (for tests).
+    var slotCount: Int { slots.count }
 
     /// Creates an empty index sized for `expectedKeys` keys of about `expectedKeyBytes` bytes in
     /// total, so bulk loading (recovery) does not grow the tables.
@@ -104,6 +108,8 @@ struct KeyIndex {
         arena = KeyArena(reservingBytes: max(0, expectedKeyBytes - expected * PackedEntry.headBytes), chunkShift: arenaChunkShift)
         var rng = SystemRandomNumberGenerator()
         seed = rng.next()
+        slotHint = SlotTableHint(seed: seed)
+        slots.withUnsafeBufferPointer { slotHint.publish($0) }
     }
 
     /// Heap bytes the index holds (allocated capacities, not counts).
@@ -121,7 +127,7 @@ struct KeyIndex {
 
     /// The home slot of `tag` in a table of `capacity` slots (multiply-shift range reduction).
     @inline(__always)
-    private static func home(_ tag: UInt32, _ capacity: Int) -> Int {
+    static func home(_ tag: UInt32, _ capacity: Int) -> Int {
         Int(truncatingIfNeeded: (UInt64(tag) &* UInt64(capacity)) >> 32)
     }
 
@@ -200,6 +206,7 @@ struct KeyIndex {
             }
         }
         slots = fresh
+        slots.withUnsafeBufferPointer { slotHint.publish($0) }
     }
 
     /// Empties slot `hole`, moving back later slots of its cluster that may not be skipped

@@ -47,8 +47,19 @@ final class NamespaceTable: @unchecked Sendable {  // safe: `lock` guards both m
 final class StoreIndex: @unchecked Sendable {  // safe: `lock` guards `index`
     private let lock = ReadWriteLock()
     private var index: KeyIndex
+    /// The index's slot table, read without the lock (see ``SlotTableHint``).
+    private let slotHint: SlotTableHint
 
-    init(expectedKeys: Int = 0) { index = KeyIndex(expectedKeys: expectedKeys) }
+    init(expectedKeys: Int = 0) {
+        index = KeyIndex(expectedKeys: expectedKeys)
+        slotHint = index.slotHint
+    }
+
+    /// Starts loading the hash slot of `key` into the cache, without taking the lock: a put's
+    /// caller calls it so the completing thread's insert a little later finds the slot cached.
+    func prefetchSlot(_ namespace: UInt16, _ key: [UInt8]) {
+        key.withUnsafeBytes { slotHint.prefetch(namespace: namespace, key: $0) }
+    }
 
     func lookup(_ namespace: UInt16, _ key: [UInt8]) -> IndexEntry? {
         lock.withReadLock { key.withUnsafeBytes { index.lookup(namespace: namespace, key: $0) } }

@@ -281,6 +281,9 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         if largestValue > Int(UInt32.max) {
             throw StoreError(kind: .tooLarge, message: "a value of \(largestValue) bytes exceeds what a record can hold")
         }
+        // The completing thread inserts these keys while every caller of its batch waits: start
+        // loading their hash slots now, so those inserts do not wait for memory.
+        writes.forEachWrite { _, write in index.prefetchSlot(write.id, write.key) }
         while true {
             let attempt: Attempt = await withUnsafeContinuation { continuation in
                 let immediate = writeLock.withWriteLock { () -> Attempt? in
