@@ -16,21 +16,24 @@ struct SlotTableHintTests {
         // A caller prefetches (no lock) while the completing thread inserts and the table grows,
         // as puts and their completions do; stale or mismatched table addresses must be harmless.
         let stop = Atomic(false)
+        let prefetches = Atomic(0)
         let prefetcher = Task.detached {
             var i = 0
             while !stop.load(ordering: .relaxed) {
                 index.prefetchSlot(UInt16(i % 3), keys[i % keys.count])
                 i += 1
+                prefetches.store(i, ordering: .relaxed)
             }
-            return i
         }
+        // In a busy test run the prefetcher may start late: insert only once it runs.
+        while prefetches.load(ordering: .relaxed) == 0 { await Task.yield() }
         for (i, key) in keys.enumerated() {
             let entry = IndexEntry(version: UInt64(i) + 1, location: RecordLocation(segment: 1, offset: UInt64(i)), valueLength: 8)
             index.update { _ = $0.upsert(namespace: UInt16(i % 3), key: key, entry: entry) }
         }
         stop.store(true, ordering: .relaxed)
-        let prefetches = await prefetcher.value
-        #expect(prefetches > 0)
+        await prefetcher.value
+        #expect(prefetches.load(ordering: .relaxed) > 0)
         let grownCapacity = index.update { $0.slotCount }
         #expect(grownCapacity > initialCapacity)
         #expect(hint.publishedCapacity == grownCapacity)
