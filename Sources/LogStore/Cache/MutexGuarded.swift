@@ -16,7 +16,7 @@ final class MutexGuarded<State>: @unchecked Sendable {  // safe: `state` is only
     init(_ initial: State) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
-        precondition(ls_mutex_init_adaptive(mutex) == 0, "pthread_mutex_init failed")
+        precondition(ls_mutex_init_adaptive(mutex) == 0, "ls_mutex_init_adaptive failed")
         state = .allocate(capacity: 1)
         state.initialize(to: initial)
     }

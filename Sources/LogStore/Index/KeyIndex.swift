@@ -175,6 +175,13 @@ struct KeyIndex {
     /// The hash tag of a key.
     @inline(__always)
     private func tag(_ namespace: UInt16, _ key: UnsafeRawBufferPointer) -> UInt32 {
+        Self.tag(seed: seed, namespace, key)
+    }
+
+    /// The hash tag of a key in an index hashing with `seed` (also for ``SlotTableHint``, which
+    /// computes home slots without the index).
+    @inline(__always)
+    static func tag(seed: UInt64, _ namespace: UInt16, _ key: UnsafeRawBufferPointer) -> UInt32 {
         UInt32(truncatingIfNeeded: KeyBytes.hash(seed: seed, namespace: namespace, key: key) >> 32)
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// them, and the address may then be stale or outside any table. That makes the prefetch useless,
 /// never wrong: a prefetch reads nothing into the program and never faults.
 final class SlotTableHint: Sendable {
-    /// The index's hash seed (``KeyIndex``'s tags are the high 32 bits of the seeded hash).
+    /// The index's hash seed (see ``KeyIndex/tag(seed:_:_:)``).
     let seed: UInt64
     /// Address of the first slot of the current table.
     private let base = Atomic<UInt>(0)
@@ -40,8 +40,7 @@ final class SlotTableHint: Sendable {
         let capacity = capacity.load(ordering: .relaxed)
         let base = base.load(ordering: .relaxed)
         guard capacity > 0, base != 0 else { return }
-        let tag = UInt32(truncatingIfNeeded: KeyBytes.hash(seed: seed, namespace: namespace, key: key) >> 32)
-        let slot = KeyIndex.home(tag, capacity)
+        let slot = KeyIndex.home(KeyIndex.tag(seed: seed, namespace, key), capacity)
         ls_prefetch(UnsafeRawPointer(bitPattern: base &+ UInt(slot) &* UInt(MemoryLayout<UInt64>.stride)))
     }
 }

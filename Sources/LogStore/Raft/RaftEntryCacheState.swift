@@ -20,7 +20,8 @@
 /// are never served, and leave in eviction order.
 struct RaftEntryCacheState {
     /// Bytes charged per cached entry besides its payload: its slot in the run's array, and its
-    /// payload array's heap header and allocator overhead (about 48 bytes).
+    /// payload array's heap header and allocator overhead (about 48 bytes). A one-entry run holds
+    /// its entry inline and is charged the same, a little more than it takes.
     static var entryOverheadBytes: Int { MemoryLayout<RaftEntry>.stride + 48 }
 
     /// Bytes charged per queued run, live or not: its queue slot, its place in its group's list,

@@ -14,6 +14,11 @@ struct RaftEntryRun {
         case single(term: UInt64, payload: [UInt8])
         /// Two or more entries, at indexes `first ..< end`.
         case many([RaftEntry])
+
+        /// How a run holds `entries` (not empty): inline when there is one.
+        init(_ entries: [RaftEntry]) {
+            self = entries.count == 1 ? .single(term: entries[0].term, payload: entries[0].payload) : .many(entries)
+        }
     }
 
     /// The generation of the group object the entries belong to (``RaftGroup/generation``).
@@ -33,7 +38,7 @@ struct RaftEntryRun {
     init(generation: UInt64, entries: [RaftEntry], bytes: Int) {
         precondition(!entries.isEmpty, "a cached run holds at least one entry")
         self.generation = generation
-        storage = entries.count == 1 ? .single(term: entries[0].term, payload: entries[0].payload) : .many(entries)
+        storage = Storage(entries)
         first = entries[0].index
         end = first + UInt64(entries.count)
         self.bytes = bytes
@@ -68,10 +73,10 @@ struct RaftEntryRun {
     mutating func keep(_ indexes: Range<UInt64>) -> Int {
         precondition(indexes.lowerBound >= first && indexes.upperBound <= end && !indexes.isEmpty, "keep: not a part of the run")
         guard case .many(let entries) = storage, indexes != first..<end else { return 0 }
-        let kept = entries[Int(indexes.lowerBound - first)..<Int(indexes.upperBound - first)]
+        let kept = Array(entries[Int(indexes.lowerBound - first)..<Int(indexes.upperBound - first)])
         let keptBytes = RaftEntryCacheState.cost(of: kept)
         let freed = bytes - keptBytes
-        storage = kept.count == 1 ? .single(term: kept[kept.startIndex].term, payload: kept[kept.startIndex].payload) : .many(Array(kept))
+        storage = Storage(kept)
         first = indexes.lowerBound
         end = indexes.upperBound
         bytes = keptBytes

@@ -216,7 +216,7 @@ final class RaftMetrics: @unchecked Sendable {  // safe: mutable state is behind
     private static func makeLock() -> UnsafeMutablePointer<pthread_mutex_t> {
         let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         lock.initialize(to: pthread_mutex_t())
-        precondition(ls_mutex_init_adaptive(lock) == 0, "pthread_mutex_init failed")
+        precondition(ls_mutex_init_adaptive(lock) == 0, "ls_mutex_init_adaptive failed")
         return lock
     }
 
