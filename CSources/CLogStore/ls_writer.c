@@ -21,6 +21,13 @@
  * waits; sixteen are gathered into one fdatasync. Appenders signal the writer
  * only when the count it waits for is reached, not on every append.
  *
+ * Waking early. A large batch is gathered asleep, but up to LS_POLL_MAX_TARGET the writer asks
+ * to be woken LS_POLL_LAST_APPENDS appends before the count it expects and polls for the rest. On a VM
+ * whose idle vCPUs halt, waking a thread on another vCPU takes 30-40 µs (measured here: a
+ * condition-variable signal to a thread sleeping on the other vCPU, median 34-41 µs, against
+ * 11 µs on the same one). Woken at the last arrival, the writer added that to every cycle;
+ * woken early, the wake-up overlaps the last arrivals.
+ *
  * Invariants:
  *  - Appends are written in queue order, and LSNs are assigned at write time,
  *    so LSN order is commit order and LSNs are dense.
@@ -51,6 +58,17 @@
 /* Fewest appends in flight for which the writer pipelines (choose_pipelining): two halves of
  * fewer would each sync almost as slowly as the whole. */
 #define LS_PIPELINE_MIN_APPENDS 8u
+/* Appends before the expected count at which a writer gathering a large batch is woken to poll
+ * for the rest (see "Waking early" above): about as many as arrive during a cross-vCPU wake-up. */
+#define LS_POLL_LAST_APPENDS 32u
+/* Largest expected batch the writer wakes early for. Hundreds of appenders keep every CPU busy:
+ * a poller then takes CPU they need (1,000 Raft groups measured 20% slower) and a wake-up finds
+ * the CPU awake anyway. */
+#define LS_POLL_MAX_TARGET 128u
+/* Pauses between the poller's looks at the clock; it yields the CPU once every so many looks
+ * in case an appender it waits for is queued behind it on this CPU. */
+#define LS_POLL_PAUSES_PER_LOOK 16u
+#define LS_POLL_LOOKS_PER_YIELD 8u
 /* Payload size from which the writer combines the caller's CRC instead of recomputing it. */
 #define LS_COMBINE_MIN_BYTES 4096u
 
@@ -63,6 +81,30 @@ static int spin_for(ls_log *log, uint32_t target, uint64_t until_ns) {
         if (atomic_load_explicit(&log->q_count, memory_order_relaxed) >= target) return 1;
         if ((i & 7) == 0 && ls_now_ns() >= until_ns) return 0;
         sched_yield();
+    }
+}
+
+/*
+ * Polls (without mu) until q_count reaches `target`, `until_ns` passes, or no append arrived
+ * for `gap_ns`: the end of a gather the writer was woken early for. Pauses between looks
+ * rather than yielding each time, so the writer is on the CPU when the last append arrives.
+ */
+static void poll_last_appends(ls_log *log, uint32_t target, uint64_t until_ns, uint64_t gap_ns) {
+    uint32_t seen = atomic_load_explicit(&log->q_count, memory_order_relaxed);
+    uint64_t last_arrival = ls_now_ns();
+    for (unsigned looks = 1;; looks++) {
+        for (unsigned i = 0; i < LS_POLL_PAUSES_PER_LOOK; i++) {
+            if (atomic_load_explicit(&log->q_count, memory_order_relaxed) >= target) return;
+            ls_cpu_relax();
+        }
+        uint32_t count = atomic_load_explicit(&log->q_count, memory_order_relaxed);
+        uint64_t now = ls_now_ns();
+        if (count != seen) {
+            seen = count;
+            last_arrival = now;
+        }
+        if (now >= until_ns || now >= last_arrival + gap_ns) return;
+        if (looks % LS_POLL_LOOKS_PER_YIELD == 0) sched_yield();
     }
 }
 
@@ -119,14 +161,22 @@ static void linger_for_expected(ls_log *log) {
     pthread_mutex_lock(&log->mu);
     if (met) return;
     log->q_last_enqueue_ns = ls_now_ns();
+    const uint32_t wake_at =
+        target > LS_POLL_LAST_APPENDS && target <= LS_POLL_MAX_TARGET ? target - LS_POLL_LAST_APPENDS : target;
     while (log->q_count < target && !log->closing) {
         uint64_t deadline = log->q_last_enqueue_ns + gap_ns;
         if (deadline > start + linger_ns) deadline = start + linger_ns;
         if (ls_now_ns() >= deadline) break;
+        if (log->q_count >= wake_at) {
+            pthread_mutex_unlock(&log->mu);
+            poll_last_appends(log, target, start + linger_ns, gap_ns);
+            pthread_mutex_lock(&log->mu);
+            return;
+        }
         struct timespec ts;
         abs_deadline(&ts, deadline);
         log->writer_sleeping = 1;
-        log->writer_wants = target;
+        log->writer_wants = wake_at;
         pthread_cond_timedwait(&log->writer_cv, &log->mu, &ts);
         log->writer_sleeping = 0;
     }
