@@ -297,6 +297,8 @@ struct ls_log {
     uint8_t *batch_buf;
     size_t batch_cap;
     uint32_t expected_ops; /* appends the writer expects to gather for the next batch */
+    uint32_t spin_misses;  /* writer only: idle spins in a row that ended without an append */
+    uint32_t spin_skips;   /* writer only: idle waits slept through since spinning was given up */
     int pipelined;         /* batches are completed by the completer while the next one syncs */
     uint64_t sync_avg_ns, return_avg_ns; /* moving averages that decide `pipelined` */
 
@@ -304,7 +306,8 @@ struct ls_log {
     _Atomic uint64_t durable_lsn;
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
-        st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches;
+        st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches,
+        st_idle_spins;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */

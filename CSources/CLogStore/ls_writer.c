@@ -49,6 +49,10 @@
 /* Pause between arrivals after which the writer stops waiting for more: a fraction of the
  * total linger, so a batch is not held back by an appender that is not coming. */
 #define LS_LINGER_GAP_DIVISOR 4
+/* Idle polls in a row that found no append after which the writer stops polling when idle,
+ * and how often (in waits) it tries again (should_spin). */
+#define LS_SPIN_MISS_LIMIT 4u
+#define LS_SPIN_RETRY_EVERY 16u
 /* Largest expected batch for which the writer polls instead of sleeping while it gathers. */
 #define LS_SPIN_MAX_TARGET 32u
 /* Least room left in a preallocated-only active segment for which the writer leaves it early
@@ -130,12 +134,30 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 
 /* ---- gathering a batch (mu held) ---- */
 
-/* Waits (mu held) until something is queued or the log closes: polls briefly, then sleeps. */
+/*
+ * Whether to poll for the next append before sleeping (writer thread, mu held). Polling pays
+ * while appenders come back within spin_max_us; an appender that returns later only costs the
+ * writer a window of CPU each time. After LS_SPIN_MISS_LIMIT windows in a row ended empty the
+ * writer stops polling, and tries again once every LS_SPIN_RETRY_EVERY waits.
+ */
+static int should_spin(ls_log *log) {
+    if (log->cfg.spin_max_us == 0) return 0;
+    if (log->spin_misses < LS_SPIN_MISS_LIMIT) return 1;
+    if (++log->spin_skips < LS_SPIN_RETRY_EVERY) return 0;
+    log->spin_skips = 0;
+    return 1;
+}
+
+/* Waits (mu held) until something is queued or the log closes: polls first (should_spin), then sleeps. */
 static void wait_for_appends(ls_log *log) {
     if (log->q_head || log->closing) return;
-    pthread_mutex_unlock(&log->mu);
-    spin_for(log, 1, ls_now_ns() + (uint64_t)log->cfg.spin_max_us * 1000u);
-    pthread_mutex_lock(&log->mu);
+    if (should_spin(log)) {
+        atomic_fetch_add_explicit(&log->st_idle_spins, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&log->mu);
+        int hit = spin_for(log, 1, ls_now_ns() + (uint64_t)log->cfg.spin_max_us * 1000u);
+        pthread_mutex_lock(&log->mu);
+        log->spin_misses = hit ? 0 : log->spin_misses + 1;
+    }
     while (!log->q_head && !log->closing) {
         log->writer_sleeping = 1;
         log->writer_wants = 1;
@@ -155,8 +177,10 @@ static void linger_for_expected(ls_log *log) {
     const uint64_t start = ls_now_ns();
     pthread_mutex_unlock(&log->mu);
     /* Polling pays while the expected appenders return within the poll window; a large
-     * batch takes longer to gather, and the poller would only take CPU from the appenders. */
+     * batch takes longer to gather, and the poller would only take CPU from the appenders.
+     * Polled for at most the arrival gap: past it, the batch is written without them anyway. */
     uint64_t spin_ns = target <= LS_SPIN_MAX_TARGET && !log->pipelined ? (uint64_t)log->cfg.spin_max_us * 1000u : 0;
+    if (spin_ns > gap_ns) spin_ns = gap_ns;
     int met = spin_ns && spin_for(log, target, start + (spin_ns < linger_ns ? spin_ns : linger_ns));
     pthread_mutex_lock(&log->mu);
     if (met) return;

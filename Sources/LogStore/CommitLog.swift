@@ -273,7 +273,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 appends: s.appends, records: s.records, batches: s.batches, frames: s.frames,
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
-                gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, durableLSN: s.durable_lsn,
+                gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, idleSpins: s.idle_spins,
+                durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }
     }

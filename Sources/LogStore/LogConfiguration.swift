@@ -44,10 +44,12 @@ public struct LogConfiguration: Sendable, Equatable {
     /// Longest the writer waits for the appends it expects before writing a batch, in
     /// microseconds; 0 writes as soon as anything is queued. Default 200.
     public var lingerMaxMicroseconds: UInt32 = 200
-    /// How long the writer thread polls for appends (yielding its CPU) before it sleeps, in
-    /// microseconds; 0 sleeps at once. Waking a sleeping thread costs tens of microseconds on
-    /// a virtual machine. Default 50.
-    public var writerSpinMicroseconds: UInt32 = 50
+    /// How long the idle writer thread polls for the next append (yielding its CPU) before it
+    /// sleeps, in microseconds; 0 sleeps at once. Waking a sleeping thread costs tens of
+    /// microseconds on a virtual machine. After a few polls in a row that found nothing the
+    /// writer polls only now and then, so sparse appends do not keep a CPU busy. While it
+    /// gathers a batch it polls at most a quarter of ``lingerMaxMicroseconds``. Default 200.
+    public var writerSpinMicroseconds: UInt32 = 200
     /// Zero-fill new segments so appends overwrite written blocks (cheaper `fdatasync`s).
     /// `false` only preallocates. Default `true`.
     public var prewriteSegments: Bool = true

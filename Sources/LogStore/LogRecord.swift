@@ -60,6 +60,9 @@ public struct LogStatistics: Sendable, Equatable {
     /// Batches completed on the completer thread while the writer went on to the next write
     /// (``LogConfiguration/Pipelining``).
     public var pipelinedBatches: UInt64
+    /// Times the idle writer polled for the next append before sleeping
+    /// (``LogConfiguration/writerSpinMicroseconds``).
+    public var idleSpins: UInt64
     /// The highest durable LSN.
     public var durableLSN: LSN
     /// The backend in use: "io_uring" or "pwritev".

@@ -92,6 +92,7 @@ struct BenchReport: Sendable {
         object["mean_batch"] = .number(statistics.meanBatch, decimals: 3)
         object["max_batch"] = .unsigned(statistics.maxBatch)
         object["linger_waits"] = .unsigned(statistics.lingerWaits)
+        object["idle_spins"] = .unsigned(statistics.idleSpins)
         object["mean_sync_us"] = .number(statistics.meanSyncMicroseconds, decimals: 1)
         object["mean_gather_us"] = .number(statistics.batches == 0 ? 0 : Double(statistics.gatherNanoseconds) / Double(statistics.batches) / 1000, decimals: 1)
         object["pipelined_batches"] = .unsigned(statistics.pipelinedBatches)

@@ -58,6 +58,7 @@ struct RaftBenchReport: Sendable {
         object["max_batch"] = .unsigned(statistics.maxBatch)
         object["entries_per_commit"] = .number(result.entriesPerCommit, decimals: 3)
         object["linger_waits"] = .unsigned(statistics.lingerWaits)
+        object["idle_spins"] = .unsigned(statistics.idleSpins)
         object["mean_sync_us"] = .number(statistics.meanSyncMicroseconds, decimals: 1)
         object["mean_gather_us"] = .number(statistics.batches == 0 ? 0 : Double(statistics.gatherNanoseconds) / Double(statistics.batches) / 1000, decimals: 1)
         object["pipelined_batches"] = .unsigned(statistics.pipelinedBatches)

@@ -255,6 +255,7 @@ enum RaftBenchmark {
         delta.syncNanoseconds -= before.syncNanoseconds
         delta.gatherNanoseconds -= before.gatherNanoseconds
         delta.pipelinedBatches -= before.pipelinedBatches
+        delta.idleSpins -= before.idleSpins
         return delta
     }
 }

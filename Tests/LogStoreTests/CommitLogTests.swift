@@ -87,6 +87,27 @@ struct CommitLogTests {
         #expect(log.statistics.appends == 320, "statistics stay readable after close")
     }
 
+    @Test("the idle writer stops polling while appends come back later than its window, and polls again once they do not")
+    func idlePollingAdapts() async throws {
+        let dir = TemporaryDirectory()
+        var config = smallSegments()
+        config.writerSpinMicroseconds = 200
+        let log = try CommitLog.open(directory: dir.logPath, configuration: config)
+        // Sparse: every idle wait polls in vain. Without the adaptation each of the 40 would poll.
+        for i in 0..<40 {
+            _ = try await log.append(LogRecord(value: testValue(writer: 0, seq: i)))
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let sparse = log.statistics.idleSpins
+        // 4 misses in a row stop it (the wait before the first append is one), then one retry per 16 waits.
+        #expect(sparse >= 4)
+        #expect(sparse <= 4 + 41 / 16 + 1)
+        // Back to back: a retry finds the next append within the window and polling resumes.
+        for i in 0..<200 { _ = try await log.append(LogRecord(value: testValue(writer: 1, seq: i))) }
+        #expect(log.statistics.idleSpins - sparse >= 20, "polling did not resume for appends that come straight back")
+        try log.close()
+    }
+
     @Test("a directory can be open by one log at a time")
     func exclusiveOpen() async throws {
         let dir = TemporaryDirectory()

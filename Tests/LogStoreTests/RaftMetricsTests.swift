@@ -55,7 +55,7 @@ import Testing
         LogStatistics(
             appends: appends, records: appends, batches: batches, frames: batches, bytesWritten: 0, syncs: syncs,
             maxBatch: maxBatch, rotations: 0, rotationWaits: 0, lingerWaits: 0, syncNanoseconds: 0,
-            gatherNanoseconds: 0, pipelinedBatches: 0, durableLSN: 0, backend: "pwritev")
+            gatherNanoseconds: 0, pipelinedBatches: 0, idleSpins: 0, durableLSN: 0, backend: "pwritev")
     }
 
     @Test func latencyPercentilesOfOneToAHundredMicroseconds() {

@@ -115,7 +115,8 @@ typedef struct ls_log_config {
     uint32_t linger_max_us;      /* longest the writer waits for expected appends before a write
                                     (default 200 us; 0 = never wait) */
     uint32_t spin_max_us;        /* how long the writer polls for appends before it sleeps (default
-                                    50 us; 0 = always sleep at once) */
+                                    200 us; 0 = always sleep at once). Polling stops while it keeps
+                                    finding nothing; a gathering writer polls at most 1/4 linger */
     int no_prewrite;             /* 1: only fallocate new segments instead of also writing zeros;
                                     overwriting written blocks makes each fdatasync cheaper */
     ls_backend backend;
@@ -238,6 +239,7 @@ typedef struct ls_log_stats {
                                   next batch's write, while appends were queued or expected */
     uint64_t pipelined_batches; /* batches completed on the completer thread while the writer
                                    went on to the next batch */
+    uint64_t idle_spins;       /* times the idle writer polled for the next append before sleeping */
     ls_backend backend;
 } ls_log_stats;
 
