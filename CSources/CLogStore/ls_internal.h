@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ls_log.h"
+#include "ls_spin_policy.h"
 
 #define LS_PATH_MAX 512
 /* Bytes zero-filled per write while preparing a segment: large enough to stream,
@@ -297,8 +298,7 @@ struct ls_log {
     uint8_t *batch_buf;
     size_t batch_cap;
     uint32_t expected_ops; /* appends the writer expects to gather for the next batch */
-    uint32_t spin_misses;  /* writer only: idle spins in a row that ended without an append */
-    uint32_t spin_skips;   /* writer only: idle waits slept through since spinning was given up */
+    ls_spin_policy idle_spin; /* whether the idle writer polls before it sleeps */
     int pipelined;         /* batches are completed by the completer while the next one syncs */
     uint64_t sync_avg_ns, return_avg_ns; /* moving averages that decide `pipelined` */
 

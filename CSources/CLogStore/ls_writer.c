@@ -49,10 +49,6 @@
 /* Pause between arrivals after which the writer stops waiting for more: a fraction of the
  * total linger, so a batch is not held back by an appender that is not coming. */
 #define LS_LINGER_GAP_DIVISOR 4
-/* Idle polls in a row that found no append after which the writer stops polling when idle,
- * and how often (in waits) it tries again (should_spin). */
-#define LS_SPIN_MISS_LIMIT 4u
-#define LS_SPIN_RETRY_EVERY 16u
 /* Largest expected batch for which the writer polls instead of sleeping while it gathers. */
 #define LS_SPIN_MAX_TARGET 32u
 /* Least room left in a preallocated-only active segment for which the writer leaves it early
@@ -134,29 +130,16 @@ void ls_fail(ls_log *log, int code, int sys_errno, const char *path, const char 
 
 /* ---- gathering a batch (mu held) ---- */
 
-/*
- * Whether to poll for the next append before sleeping (writer thread, mu held). Polling pays
- * while appenders come back within spin_max_us; an appender that returns later only costs the
- * writer a window of CPU each time. After LS_SPIN_MISS_LIMIT windows in a row ended empty the
- * writer stops polling, and tries again once every LS_SPIN_RETRY_EVERY waits.
- */
-static int should_spin(ls_log *log) {
-    if (log->cfg.spin_max_us == 0) return 0;
-    if (log->spin_misses < LS_SPIN_MISS_LIMIT) return 1;
-    if (++log->spin_skips < LS_SPIN_RETRY_EVERY) return 0;
-    log->spin_skips = 0;
-    return 1;
-}
-
-/* Waits (mu held) until something is queued or the log closes: polls first (should_spin), then sleeps. */
+/* Waits (mu held) until something is queued or the log closes: polls first when the spin
+ * policy says so (include/ls_spin_policy.h), then sleeps. */
 static void wait_for_appends(ls_log *log) {
     if (log->q_head || log->closing) return;
-    if (should_spin(log)) {
+    if (log->cfg.spin_max_us && ls_spin_policy_should_poll(&log->idle_spin)) {
         atomic_fetch_add_explicit(&log->st_idle_spins, 1, memory_order_relaxed);
         pthread_mutex_unlock(&log->mu);
         int hit = spin_for(log, 1, ls_now_ns() + (uint64_t)log->cfg.spin_max_us * 1000u);
         pthread_mutex_lock(&log->mu);
-        log->spin_misses = hit ? 0 : log->spin_misses + 1;
+        ls_spin_policy_record(&log->idle_spin, hit);
     }
     while (!log->q_head && !log->closing) {
         log->writer_sleeping = 1;

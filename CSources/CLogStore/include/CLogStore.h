@@ -9,4 +9,5 @@
 #include "ls_inspect.h"
 #include "ls_blob.h"
 #include "ls_mutex.h"
+#include "ls_spin_policy.h"
 #endif
