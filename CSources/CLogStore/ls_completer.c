@@ -1,6 +1,6 @@
 /*
  * Completing appends: calling `on_complete` for every append of a written batch, in LSN
- * order, then `on_batch_done` once.
+ * order.
  *
  * The writer completes a batch itself unless it pipelines (ls_writer.c): then it hands the
  * batch to the completer thread and starts the next batch's write at once, so the callers of
@@ -34,7 +34,6 @@ static void complete_now(ls_log *log, ls_op *ops, const ls_batch_place *at, int 
         free(ops);
         ops = next;
     }
-    if (log->cfg.on_batch_done) log->cfg.on_batch_done(log->cfg.on_complete_ctx);
 }
 
 static void *completer_main(void *arg) {

@@ -67,7 +67,6 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.pipelining = configuration.cPipelining
         config.io = io
         config.on_complete = commitLogCompletion
-        config.on_batch_done = commitLogBatchDone
         config.on_complete_ctx = Unmanaged.passUnretained(completionContext).toOpaque()
         var info = ls_recovery_info()
         var error = ls_error()
@@ -353,20 +352,19 @@ extension ls_record {
     }
 }
 
-/// Learns the outcome of one append on the log's completing thread, in LSN order, in two steps:
-/// ``complete(_:directory:)`` for every append of a durable write first, then ``resume()`` for
-/// each. Waking a caller inside `complete` would let it run, and take the locks later
-/// completions of the same batch still hold, while they run; with the two steps every
-/// index or group state is updated before the first caller wakes. Subclasses must not block
-/// for long: every later append's completion waits behind this one.
+/// Learns the outcome of one append on the log's completing thread, in LSN order: applies it
+/// (to the index, a group's state) and then wakes its caller.
+///
+/// Each caller wakes right after its own append is applied, not after the whole batch: waking
+/// a thread of the task pool takes tens of microseconds on a VM (`Benchmarks/wake-latency.c`),
+/// and waking the first callers early hides that behind the rest of the batch's completions.
+/// Waking all at the end of the batch, as an earlier version did, made 64 concurrent puts 30%
+/// slower outside the sync (README, "How group commit gathers a batch"). Subclasses must not
+/// block for long: every later append's completion waits behind this one.
 class AppendWaiter {
-    /// Called exactly once, on the completing thread: records the outcome (the caller must not
-    /// see it yet). `directory` names the log for errors.
+    /// Called exactly once, on the completing thread: applies the outcome, then resumes the
+    /// caller. `directory` names the log for errors.
     func complete(_ result: borrowing ls_append_result, directory: String) {}
-
-    /// Called exactly once, on the completing thread, after ``complete(_:directory:)`` of every
-    /// append of the batch: wakes the caller.
-    func resume() {}
 }
 
 extension LogError {
@@ -379,46 +377,25 @@ extension LogError {
 /// Carries one suspended append from the log's completing thread back to its task.
 private final class ContinuationWaiter: AppendWaiter {
     let continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>
-    /// Set by `complete`, read by `resume`; both run on the completing thread.
-    private var outcome: Result<ClosedRange<LSN>, LogError>?
-
     init(_ continuation: UnsafeContinuation<Result<ClosedRange<LSN>, LogError>, Never>) {
         self.continuation = continuation
     }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            outcome = .success(result.first_lsn...(result.first_lsn + UInt64(result.record_count) - 1))
+            continuation.resume(returning: .success(result.first_lsn...(result.first_lsn + UInt64(result.record_count) - 1)))
         } else {
-            outcome = .failure(LogError(completion: result, directory: directory))
+            continuation.resume(returning: .failure(LogError(completion: result, directory: directory)))
         }
     }
-
-    override func resume() { continuation.resume(returning: outcome!) }
 }
 
-/// What every completion of one log shares: its directory (for error messages) and the
-/// waiters of the batch being completed, to resume once all of them completed.
-private final class CompletionContext: @unchecked Sendable {
+/// What every completion of one log shares: its directory, for error messages.
+private final class CompletionContext: Sendable {
     let directory: String
-    /// Touched only by the completing thread: the C writer thread, or its completer thread while
-    /// group commit is pipelined. The C core completes one batch at a time and hands over between
-    /// the two under a mutex (`ls_completer.c`), which is why this class is `@unchecked Sendable`.
-    private var completed: [AppendWaiter] = []
 
     init(directory: String) {
         self.directory = directory
-        completed.reserveCapacity(1024)
-    }
-
-    func complete(_ waiter: AppendWaiter, _ result: borrowing ls_append_result) {
-        waiter.complete(result, directory: directory)
-        completed.append(waiter)
-    }
-
-    func resumeAll() {
-        for waiter in completed { waiter.resume() }
-        completed.removeAll(keepingCapacity: true)
     }
 }
 
@@ -428,12 +405,8 @@ private func commitLogCompletion(
     _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?, _ result: UnsafePointer<ls_append_result>?
 ) {
     let waiter = Unmanaged<AppendWaiter>.fromOpaque(user!).takeRetainedValue()
-    Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().complete(waiter, result!.pointee)
-}
-
-/// Called by the completing thread after the completions of one batch: wakes their callers.
-private func commitLogBatchDone(_ context: UnsafeMutableRawPointer?) {
-    Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().resumeAll()
+    let directory = Unmanaged<CompletionContext>.fromOpaque(context!).takeUnretainedValue().directory
+    waiter.complete(result!.pointee, directory: directory)
 }
 
 /// The closure of one point read, reached from C through a context pointer.

@@ -186,13 +186,12 @@ final class CompletionJournal: Sendable {
     }
 }
 
-/// An append waiter that writes its completion into a journal and checks the two steps:
-/// `complete` once, then `resume` once.
-final class JournalWaiter: AppendWaiter, @unchecked Sendable {  // safe: both steps run on one completing thread, in order
+/// An append waiter that writes its completion into a journal, checks that it completes
+/// exactly once, and then wakes its caller (`onResume`).
+final class JournalWaiter: AppendWaiter, @unchecked Sendable {  // safe: `resumedFlag` is a mutex; the rest is immutable
     let journal: CompletionJournal
     let tag: Int
     private let onResume: (LSN?) -> Void
-    private var outcome: CompletionJournal.Entry?
     private let resumedFlag = TSanVisibleMutex(false)
 
     init(journal: CompletionJournal, tag: Int, onResume: @escaping (LSN?) -> Void = { _ in }) {
@@ -201,25 +200,19 @@ final class JournalWaiter: AppendWaiter, @unchecked Sendable {  // safe: both st
         self.onResume = onResume
     }
 
-    /// Whether ``resume()`` ran.
+    /// Whether ``complete(_:directory:)`` ran (and woke the caller).
     var resumed: Bool { resumedFlag.withLock { $0 } }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
-        precondition(outcome == nil, "complete called twice")
+        resumedFlag.withLock {
+            precondition(!$0, "complete called twice")
+            $0 = true
+        }
         let entry =
             result.status == 0
             ? CompletionJournal.Entry(tag: tag, lsn: result.first_lsn, error: nil)
             : CompletionJournal.Entry(tag: tag, lsn: nil, error: LogError(completion: result, directory: directory))
-        outcome = entry
         journal.record(entry)
-    }
-
-    override func resume() {
-        guard let outcome else { preconditionFailure("resume before complete") }
-        resumedFlag.withLock {
-            precondition(!$0, "resume called twice")
-            $0 = true
-        }
-        onResume(outcome.lsn)
+        onResume(entry.lsn)
     }
 }

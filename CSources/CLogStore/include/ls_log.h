@@ -70,19 +70,11 @@ typedef struct ls_append_result {
  * Called on the writer thread once per append, in LSN order, after the append is
  * durable (status 0) or has failed (negative ls_status; sys_errno set for I/O
  * errors). `user` is the pointer given to ls_log_append. Must not block for long and
- * must not call ls_log_append or ls_log_close. Record i of a plain append starts at
+ * must not call ls_log_append or ls_log_close. It may wake the append's caller at once:
+ * the callers of a batch then come back while the later completions of the batch run. Record i of a plain append starts at
  * offset + the encoded sizes of records 0..i-1 (records are packed back to back).
  */
 typedef void (*ls_completion_fn)(void *ctx, void *user, const ls_append_result *result);
-
-/*
- * Optional: called on the writer thread after the completions of one batch (every append
- * written by one durable write, or failed together). A caller can do its bookkeeping in
- * ls_completion_fn and wake its waiters here, all at once: waking each waiter inside its
- * completion lets it run (and contend for the caller's locks) while later completions of
- * the same batch still hold them.
- */
-typedef void (*ls_batch_done_fn)(void *ctx);
 
 /* What ls_log_open does about damaged data (docs/FORMAT.md §7.5). */
 typedef enum ls_recovery_mode {
@@ -124,7 +116,6 @@ typedef struct ls_log_config {
     ls_io *io;                   /* optional I/O seam (not owned); NULL = real I/O per `backend` */
     ls_completion_fn on_complete;
     void *on_complete_ctx;
-    ls_batch_done_fn on_batch_done; /* optional (NULL = none); gets on_complete_ctx */
     ls_recovery_mode recovery_mode; /* what open does about damage (default LS_RECOVERY_STRICT) */
     uint64_t manifest_max_bytes; /* rewrite manifest/manifest.log once it passes this size (default
                                     1 MiB; also at least twice its size after the last rewrite) */

@@ -185,7 +185,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     }
 
     /// A flushed batch is durable (completing thread, log order): updates the groups and the
-    /// flusher; returns the callers to wake, which the caller wakes once the batch completed.
+    /// flusher; returns the callers to wake, which the caller wakes once these locks are released.
     fileprivate func completed(groups: [RaftGroup], ticket: UInt64, payload: Int) -> FlushWakeups {
         var wakeups = FlushWakeups()
         for group in groups {
@@ -244,8 +244,6 @@ private final class FlushWaiter: AppendWaiter {
     let groups: [RaftGroup]
     let ticket: UInt64
     let payload: Int
-    /// Set by `complete`, used by `resume`; both run on the completing thread.
-    private var wakeups = FlushWakeups()
 
     init(flusher: RaftFlusher, groups: [RaftGroup], ticket: UInt64, payload: Int) {
         self.flusher = flusher
@@ -256,13 +254,11 @@ private final class FlushWaiter: AppendWaiter {
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            wakeups = flusher.completed(groups: groups, ticket: ticket, payload: payload)
+            flusher.completed(groups: groups, ticket: ticket, payload: payload).resume()
         } else {
             flusher.failed(StoreError(LogError(completion: result, directory: directory)))
         }
     }
-
-    override func resume() { wakeups.resume() }
 }
 
 extension RaftLog {

@@ -322,16 +322,11 @@ private final class DiskFirstWaiter: AppendWaiter {
         self.continuation = continuation
     }
 
-    /// Set by `complete`, read by `resume`; both run on the completing thread.
-    private var outcome: Result<[RecordLocation], StoreError>?
-
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            outcome = .success(raft.applyDurable(parts, batch: batch, result: result))
+            continuation.resume(returning: .success(raft.applyDurable(parts, batch: batch, result: result)))
         } else {
-            outcome = .failure(StoreError(LogError(completion: result, directory: directory)))
+            continuation.resume(returning: .failure(StoreError(LogError(completion: result, directory: directory))))
         }
     }
-
-    override func resume() { continuation.resume(returning: outcome!) }
 }

@@ -419,10 +419,6 @@ private final class WriteWaiter: AppendWaiter {
     /// The writes, until `complete` applied them.
     private var writes: PreparedWrites?
     let continuation: UnsafeContinuation<Store.Attempt, Never>
-    /// Set by `complete`, used by `resume`; both run on the completing thread.
-    private var outcome: Store.Attempt = .retry
-    /// Conditional writes to retry, found by `complete`, resumed by `resume`.
-    private var woken: [UnsafeContinuation<Store.Attempt, Never>] = []
 
     init(store: Store, writes: PreparedWrites, continuation: UnsafeContinuation<Store.Attempt, Never>) {
         self.store = store
@@ -431,20 +427,21 @@ private final class WriteWaiter: AppendWaiter {
     }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
-        // Taken out, so the keys and values are released here, before any caller resumes: a
-        // caller that refills its key array for its next put then owns it alone and writes it
-        // in place, instead of copying it because this waiter (released later) still holds it.
-        guard let writes = writes.take() else { preconditionFailure("a store append completed twice") }
-        store.finish(writes, result: result, waking: &woken)
-        if result.status == 0 {
-            outcome = .done(.success(result.first_lsn))
+        var woken: [UnsafeContinuation<Store.Attempt, Never>] = []
+        // Taken out, so the keys and values are released here (at the end of this scope), before
+        // the caller resumes: a caller that refills its key array for its next put then owns it
+        // alone and writes it in place, instead of copying it because this waiter still holds it.
+        if let writes = writes.take() {
+            store.finish(writes, result: result, waking: &woken)
         } else {
-            outcome = .done(.failure(StoreError(LogError(completion: result, directory: directory))))
+            preconditionFailure("a store append completed twice")
         }
-    }
-
-    override func resume() {
-        continuation.resume(returning: outcome)
+        if result.status == 0 {
+            continuation.resume(returning: .done(.success(result.first_lsn)))
+        } else {
+            continuation.resume(returning: .done(.failure(StoreError(LogError(completion: result, directory: directory)))))
+        }
+        // Conditional writes that waited for these keys validate again.
         for waiter in woken { waiter.resume(returning: .retry) }
     }
 }
