@@ -47,6 +47,7 @@ import Testing
         func verify(_ comment: Comment) {
             #expect(list.count == model.count, comment)
             #expect(list.isEmpty == model.isEmpty, comment)
+            #expect(list.lastTerm == (model.last?.term ?? 0), comment)
             let chunks = model.isEmpty ? 0 : (headOffset + model.count + chunk - 1) / chunk
             let capacities = list.chunkCapacities
             #expect(capacities.count == chunks, comment)

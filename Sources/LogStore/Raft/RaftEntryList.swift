@@ -24,6 +24,10 @@ struct RaftEntryList: Sendable {
     private var start = 0
     /// Retained entries.
     private(set) var count = 0
+    /// The term of the last entry, 0 when none is retained. Kept apart from the chunks: every
+    /// append checks the term of the entry before it, and with thousands of groups that entry's
+    /// chunk is rarely in the processor's cache.
+    private(set) var lastTerm: UInt64 = 0
 
     /// True if no entry is retained.
     var isEmpty: Bool { count == 0 }
@@ -46,6 +50,7 @@ struct RaftEntryList: Sendable {
             let slot = start + position
             // In place through the arrays' modify accessors: a chunk is copied only if shared.
             yield &chunks[slot >> Self.chunkShift][slot & Self.chunkMask]
+            if position == count - 1 { lastTerm = chunks[slot >> Self.chunkShift][slot & Self.chunkMask].term }
         }
     }
 
@@ -65,6 +70,7 @@ struct RaftEntryList: Sendable {
         }
         chunks[last].append(meta)
         count += 1
+        lastTerm = meta.term
     }
 
     /// Discards the first `k` entries.
@@ -98,6 +104,7 @@ struct RaftEntryList: Sendable {
         chunks.removeSubrange((last + 1)...)
         chunks[last].removeSubrange((end - (last << Self.chunkShift))...)
         count = k
+        lastTerm = self[k - 1].term
     }
 
     /// Discards every entry and frees the chunks.
@@ -105,5 +112,6 @@ struct RaftEntryList: Sendable {
         chunks = []
         start = 0
         count = 0
+        lastTerm = 0
     }
 }

@@ -23,6 +23,7 @@ struct RaftGroupState: Sendable {
     /// The term of entry `index`, or nil if it is neither retained nor `firstIndex - 1`.
     func term(at index: UInt64) -> UInt64? {
         if index == firstIndex - 1 { return previousTerm }
+        if index == lastIndex { return entries.lastTerm }  // retained: not firstIndex - 1
         guard index >= firstIndex, index <= lastIndex else { return nil }
         return entries[Int(index - firstIndex)].term
     }
