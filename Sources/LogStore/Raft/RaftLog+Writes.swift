@@ -136,7 +136,7 @@ extension RaftLog {
         guard let planned else { return .success(false) }
         do throws(StoreError) {
             let mutations = try planned.get()
-            if !mutations.isEmpty { try await write([(group, mutations)]) }
+            if !mutations.isEmpty { try await write(group, mutations) }
             return .success(true)
         } catch {
             return .failure(error)
@@ -196,12 +196,12 @@ extension RaftLog {
         }
     }
 
-    /// Queues one DiskFirst write of `parts` as one atomic append and returns once durable and
-    /// applied to the groups' states.
-    func write(_ parts: [(RaftGroup, [RaftMutation])]) async throws(StoreError) {
-        let batch = RaftRecordBatch(encoding: parts.lazy.map { (group: $0.0.id, mutations: $0.1) })
-        let result: Result<[RecordLocation], StoreError> = await withUnsafeContinuation { continuation in
-            let waiter = DiskFirstWaiter(raft: self, parts: parts, batch: batch, continuation: continuation)
+    /// Queues one DiskFirst write of `mutations` of `group` as one atomic append and returns once
+    /// durable and applied to the group's state.
+    func write(_ group: RaftGroup, _ mutations: [RaftMutation]) async throws(StoreError) {
+        let batch = RaftRecordBatch(encoding: CollectionOfOne((group: group.id, mutations: mutations)))
+        let result: Result<Void, StoreError> = await withUnsafeContinuation { continuation in
+            let waiter = DiskFirstWaiter(raft: self, group: group, mutations: mutations, batch: batch, continuation: continuation)
             if let error = log.enqueue(count: batch.count, waiter: waiter, batch.withCRecords) {
                 continuation.resume(returning: .failure(StoreError(error)))
             } else {
@@ -209,25 +209,23 @@ extension RaftLog {
                 // just appended). No reader asks for these entries before the write is applied
                 // to the group's state; if it fails, lookups name the terms the state still
                 // lists, so the cached ones are not served for them.
-                cacheWrittenEntries(parts)
+                cacheWrittenEntries(group, mutations)
             }
         }
-        _ = try result.get()
+        try result.get()
     }
 
-    /// Writes the entries of `parts` through to the entry cache, each append as one run.
-    private func cacheWrittenEntries(_ parts: [(RaftGroup, [RaftMutation])]) {
+    /// Writes the entries of `mutations` of `group` through to the entry cache, each append as one run.
+    private func cacheWrittenEntries(_ group: RaftGroup, _ mutations: [RaftMutation]) {
         guard cache.isEnabled else { return }
-        for (group, mutations) in parts {
-            for case .entries(let entries) in mutations { cache.writeThrough(group.generation, entries) }
-        }
+        for case .entries(let entries) in mutations { cache.writeThrough(group.generation, entries) }
     }
 
-    /// A DiskFirst write is durable: applies it to the groups (completing thread, LSN order) and
-    /// returns where each record landed.
+    /// A DiskFirst write of `group` is durable: applies it, with where each record landed, to the
+    /// group's state (completing thread, LSN order).
     fileprivate func applyDurable(
-        _ parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch, result: borrowing ls_append_result
-    ) -> [RecordLocation] {
+        _ group: RaftGroup, _ mutations: [RaftMutation], batch: RaftRecordBatch, result: borrowing ls_append_result
+    ) {
         var locations: [RecordLocation] = []
         locations.reserveCapacity(batch.count)
         var offset = result.offset
@@ -237,24 +235,18 @@ extension RaftLog {
                 RecordLocation(segment: result.segment_seq, offset: offset, item: inContainer ? UInt32(i) : RecordLocation.plain))
             if !inContainer { offset += batch.encodedSize(of: i) }
         }
-        var first = 0
-        for (group, mutations) in parts {
-            let count = mutations.reduce(0) { $0 + $1.recordCount }
-            let retained = group.lock.withWriteLock { () -> Range<UInt64> in
-                group.state.apply(mutations, locations: locations[first..<first + count], keepPayloads: false)
-                if case .removeGroup = mutations.last { group.removed = true }
-                return group.state.firstIndex..<group.state.lastIndex &+ 1
-            }
-            if case .removeGroup = mutations.last {
-                forget(group)
-                cache.removeGroup(group.generation)
-            } else if mutations.contains(where: \.discardsEntries) {
-                // Only memory: a lookup names the term the state lists, so nothing stale is served.
-                cache.retain(group.generation, retained)
-            }
-            first += count
+        let retained = group.lock.withWriteLock { () -> Range<UInt64> in
+            group.state.apply(mutations, locations: locations[...], keepPayloads: false)
+            if case .removeGroup = mutations.last { group.removed = true }
+            return group.state.firstIndex..<group.state.lastIndex &+ 1
         }
-        return locations
+        if case .removeGroup = mutations.last {
+            forget(group)
+            cache.removeGroup(group.generation)
+        } else if mutations.contains(where: \.discardsEntries) {
+            // Only memory: a lookup names the term the state lists, so nothing stale is served.
+            cache.retain(group.generation, retained)
+        }
     }
 
     // MARK: - validation
@@ -307,24 +299,27 @@ extension RaftLog {
     }
 }
 
-/// Completes one DiskFirst write on the log's completing thread: groups' states first, then the caller.
+/// Completes one DiskFirst write on the log's completing thread: the group's state first, then the caller.
 private final class DiskFirstWaiter: AppendWaiter {
     let raft: RaftLog
-    let parts: [(RaftGroup, [RaftMutation])]
+    let group: RaftGroup
+    let mutations: [RaftMutation]
     let batch: RaftRecordBatch
-    let continuation: UnsafeContinuation<Result<[RecordLocation], StoreError>, Never>
+    let continuation: UnsafeContinuation<Result<Void, StoreError>, Never>
 
-    init(raft: RaftLog, parts: [(RaftGroup, [RaftMutation])], batch: RaftRecordBatch,
-         continuation: UnsafeContinuation<Result<[RecordLocation], StoreError>, Never>) {
+    init(raft: RaftLog, group: RaftGroup, mutations: [RaftMutation], batch: RaftRecordBatch,
+         continuation: UnsafeContinuation<Result<Void, StoreError>, Never>) {
         self.raft = raft
-        self.parts = parts
+        self.group = group
+        self.mutations = mutations
         self.batch = batch
         self.continuation = continuation
     }
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            continuation.resume(returning: .success(raft.applyDurable(parts, batch: batch, result: result)))
+            raft.applyDurable(group, mutations, batch: batch, result: result)
+            continuation.resume(returning: .success(()))
         } else {
             continuation.resume(returning: .failure(StoreError(LogError(completion: result, directory: directory))))
         }
