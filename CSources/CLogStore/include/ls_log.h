@@ -71,8 +71,9 @@ typedef struct ls_append_result {
  * durable (status 0) or has failed (negative ls_status; sys_errno set for I/O
  * errors). `user` is the pointer given to ls_log_append. Must not block for long and
  * must not call ls_log_append or ls_log_close. It may wake the append's caller at once:
- * the callers of a batch then come back while the later completions of the batch run. Record i of a plain append starts at
- * offset + the encoded sizes of records 0..i-1 (records are packed back to back).
+ * the callers of a batch then come back while the later completions of the batch run.
+ * Record i of a plain append starts at offset + the encoded sizes of records 0..i-1
+ * (records are packed back to back).
  */
 typedef void (*ls_completion_fn)(void *ctx, void *user, const ls_append_result *result);
 
