@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "ls_internal.h"
+#include "ls_tsan_handoff.h"
 
 /* Runs the completions of one batch on the calling thread and frees its ops. */
 static void complete_now(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno) {
@@ -26,7 +27,9 @@ static void complete_now(ls_log *log, ls_op *ops, const ls_batch_place *at, int 
         ls_op *next = ops->next;
         r.record_count = ops->record_count;
         r.in_container = (ops->frame_flags & LS_FRAME_F_ZSTD) != 0;
+        ls_tsan_handoff_begin();
         log->cfg.on_complete(log->cfg.on_complete_ctx, ops->user, &r);
+        ls_tsan_handoff_end();
         if (status == 0) {
             r.first_lsn += ops->record_count;
             r.offset += ops->stored_len;

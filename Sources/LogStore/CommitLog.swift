@@ -180,6 +180,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 continuation.resume(returning: .failure(error))
             }
         }
+        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         return try result.get()
     }
 

@@ -50,6 +50,14 @@ struct PipelinedCommitTests {
         try journal.expectLSNOrder()
     }
 
+    /// The TSan job (`make test-tsan`, which sets TSAN_OPTIONS) must run with the completion
+    /// hand-off annotated (ls_tsan_handoff.h), and every other build without its mutex.
+    @Test("the completion hand-off is annotated for ThreadSanitizer exactly in the TSan build")
+    func tsanHandoffMatchesBuild() {
+        let tsanJob = ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
+        #expect(ls_tsan_handoff_enabled() == (tsanJob ? 1 : 0))
+    }
+
     @Test("by default the writer completes every batch itself")
     func neverByDefault() async throws {
         let dir = TemporaryDirectory()

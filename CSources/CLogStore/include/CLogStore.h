@@ -10,4 +10,5 @@
 #include "ls_blob.h"
 #include "ls_mutex.h"
 #include "ls_spin_policy.h"
+#include "ls_tsan_handoff.h"
 #endif

@@ -68,6 +68,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
                     flushNow()  // what waits must move for room to appear
                 }
             }
+            ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
             if try result.get() { return }
         }
     }
@@ -175,6 +176,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

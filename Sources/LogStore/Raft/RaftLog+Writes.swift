@@ -212,6 +212,7 @@ extension RaftLog {
                 cacheWrittenEntries(group, mutations)
             }
         }
+        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

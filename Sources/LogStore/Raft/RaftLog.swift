@@ -338,6 +338,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

@@ -317,6 +317,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
+            ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
             switch attempt {
             case .retry: continue
             case .done(let result): return try result.get()
