@@ -16,8 +16,9 @@
 #include "ls_tsan_handoff.h"
 
 /* Runs the completions of one batch on the calling thread and frees its ops. */
-static void complete_now(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno) {
-    ls_append_result r = {.status = status, .sys_errno = sys_errno};
+static void complete_now(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno,
+                         const ls_error *error) {
+    ls_append_result r = {.status = status, .sys_errno = sys_errno, .error = status == 0 ? NULL : error};
     if (status == 0) {
         r.first_lsn = at->first_lsn;
         r.segment_seq = at->seq;
@@ -48,7 +49,8 @@ static void *completer_main(void *arg) {
         if (log->done_count == 0) break; /* stopping, and everything handed over is complete */
         ls_done_batch b = log->done_ring[log->done_head];
         pthread_mutex_unlock(&log->done_mu);
-        complete_now(log, b.ops, &b.at, b.status, b.sys_errno);
+        complete_now(log, b.ops, &b.at, b.status, b.sys_errno, b.error);
+        free(b.error);
         pthread_mutex_lock(&log->done_mu);
         log->done_head = (log->done_head + 1) % LS_DONE_RING;
         log->done_count--;
@@ -58,15 +60,20 @@ static void *completer_main(void *arg) {
     return NULL;
 }
 
-void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno, int hand_off) {
+void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, const ls_error *error,
+                       int hand_off) {
+    int sys_errno = status != 0 && error ? error->sys_errno : 0;
     ls_done_batch b = {.ops = ops, .status = status, .sys_errno = sys_errno};
     if (at) b.at = *at;
     pthread_mutex_lock(&log->done_mu);
     if (!hand_off && log->done_count == 0) {
         pthread_mutex_unlock(&log->done_mu);
-        complete_now(log, ops, &b.at, status, sys_errno);
+        complete_now(log, ops, &b.at, status, sys_errno, error);
         return;
     }
+    /* Queued behind earlier batches: the error must outlive the caller's. Failed batches are
+     * rare; without memory for the copy, completions still get the status and errno. */
+    if (status != 0 && error && (b.error = malloc(sizeof *b.error)) != NULL) *b.error = *error;
     while (log->done_count == LS_DONE_RING) pthread_cond_wait(&log->done_room_cv, &log->done_mu);
     log->done_ring[(log->done_head + log->done_count) % LS_DONE_RING] = b;
     log->done_count++;

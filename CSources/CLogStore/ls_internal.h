@@ -210,6 +210,7 @@ typedef struct ls_done_batch {
     ls_op *ops;
     ls_batch_place at;
     int status, sys_errno;
+    ls_error *error; /* a failed batch's error (heap copy, freed once completed), or NULL */
 } ls_done_batch;
 
 /* Written batches the writer may hand to the completer before it waits for room. */
@@ -460,9 +461,11 @@ void ls_completer_stop(ls_log *log);
 /*
  * Completes a written (or refused) batch in commit order: on the calling writer thread when
  * `hand_off` is 0 and no earlier batch is still with the completer, else on the completer
- * thread (waiting while its ring is full). `at` may be NULL when status != 0.
+ * thread (waiting while its ring is full). `at` may be NULL when status != 0; `error` (what
+ * failed, status != 0 only) is handed to every completion of the batch.
  */
-void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, int sys_errno, int hand_off);
+void ls_complete_batch(ls_log *log, ls_op *ops, const ls_batch_place *at, int status, const ls_error *error,
+                       int hand_off);
 
 /* ---- files in snapshots/ (ls_blob.c) ---- */
 /* At open, with LOCK held: removes leftover <name>.tmp files of interrupted writes, then fsyncs

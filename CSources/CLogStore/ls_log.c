@@ -317,6 +317,9 @@ int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *use
         if (log->failed) {
             *err = log->failure;
             err->code = LS_E_FAILED;
+            snprintf(err->message, sizeof err->message,
+                     "the log is stopped (fail-stop) after an earlier failure; this append was not written. "
+                     "That failure: %s", log->failure.message);
         } else {
             ls_err_set(err, LS_E_CLOSED, 0, log->dir, "the log is closed");
         }

@@ -521,10 +521,13 @@ static void *writer_main(void *arg) {
         ls_error failure = log->failure;
         pthread_mutex_unlock(&log->mu);
         if (failed) {
-            ls_complete_batch(log, batch, NULL, LS_E_FAILED, failure.sys_errno, 0);
+            ls_complete_batch(log, batch, NULL, LS_E_FAILED, &failure, 0);
             continue;
         }
         ls_error err;
+        err.sys_errno = 0; /* every failure sets the rest; an empty message stays safe to read */
+        err.path[0] = err.message[0] = '\0';
+        err.has_offset = 0;
         ls_batch_place at = {0};
         uint64_t sync_start = ls_now_ns();
         int rc = write_batch(log, batch, count, &at, &err);
@@ -539,7 +542,7 @@ static void *writer_main(void *arg) {
         int hand_off = log->pipelined && rc == LS_OK;
         pthread_mutex_unlock(&log->mu);
         if (hand_off) atomic_fetch_add_explicit(&log->st_pipelined_batches, 1, memory_order_relaxed);
-        ls_complete_batch(log, batch, &at, rc, rc == LS_OK ? 0 : err.sys_errno, hand_off);
+        ls_complete_batch(log, batch, &at, rc, rc == LS_OK ? NULL : &err, hand_off);
     }
     return NULL;
 }

@@ -370,9 +370,22 @@ class AppendWaiter {
 }
 
 extension LogError {
-    /// The error of a failed completion (status < 0).
+    /// The error of a failed completion (status < 0): what the failure means for the append
+    /// and, when the writer said, what failed: the step, the file and where in it. For a log
+    /// stopped earlier, that is the failure that stopped it.
     init(completion result: borrowing ls_append_result, directory: String) {
-        self.init(status: result.status, errno: result.sys_errno, path: directory)
+        let meaning = LogError(status: result.status, errno: result.sys_errno, path: directory)
+        guard let cause = result.error.map({ LogError($0.pointee) }), !cause.message.isEmpty else {
+            self = meaning
+            return
+        }
+        // The cause speaks for itself when the status adds nothing to it: a plain I/O error, or
+        // the failed durable write that made this append's outcome unknown.
+        let causeExplains = meaning.kind == .io || (meaning.kind == .outcomeUnknown && cause.kind == .outcomeUnknown)
+        let message = causeExplains ? cause.message : meaning.message + ". Cause: " + cause.message
+        self.init(
+            kind: meaning.kind, errno: cause.errno ?? meaning.errno, path: cause.path ?? directory, offset: cause.offset,
+            message: message)
     }
 }
 

@@ -95,7 +95,8 @@ extension LogError {
             message: message)
     }
 
-    /// The error a completion reports: the status and errno of the batch.
+    /// What a failed completion's status means for the append, from the status and errno alone
+    /// (``init(completion:directory:)`` adds what failed, when the writer said).
     init(status: Int32, errno: Int32, path: String) {
         let kind = Kind(status: status)
         let message: String

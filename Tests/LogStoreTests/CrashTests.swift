@@ -122,6 +122,8 @@ struct CrashTests {
         } catch {
             #expect(error.kind == .outcomeUnknown)
             #expect(error.errno == EIO)
+            #expect(error.path?.contains("/segments/seg-") == true, "the error names the segment written: \(error)")
+            #expect(error.message.contains("durable write failed"), "the error says what failed: \(error)")
         }
         // Fail-stop: even though the disk would now succeed, nothing more is accepted.
         do {
@@ -129,6 +131,10 @@ struct CrashTests {
             Issue.record("the log accepted an append after a failed fdatasync")
         } catch {
             #expect(error.kind == .failed)
+            #expect(error.errno == EIO, "the failure that stopped the log: \(error)")
+            #expect(error.message.contains("this append was not written"), "\(error)")
+            #expect(error.message.contains("durable write failed"), "names the failure that stopped the log: \(error)")
+            #expect(error.path?.contains("/segments/seg-") == true, "names the segment of the failure that stopped the log: \(error)")
         }
         #expect(faulty.log.failure?.kind == .outcomeUnknown)
         #expect(faulty.log.durableLSN == 5)
@@ -193,6 +199,8 @@ struct CrashTests {
         }
         #expect(failure?.kind == .noSpace, "\(String(describing: failure))")
         #expect(failure?.errno == ENOSPC)
+        #expect(failure?.message.contains("Cause: cannot preallocate a new segment") == true, "\(String(describing: failure))")
+        #expect(failure?.path?.contains("/segments/seg-") == true, "the error names the segment file: \(String(describing: failure))")
         #expect(faulty.log.failure == nil, "running out of space before writing is not fail-stop")
         // Still no space: the append fails again, and again nothing is written.
         await #expect(throws: LogError.self) {

@@ -89,6 +89,10 @@ struct PipelinedCommitTests {
         #expect(entries[firstFailure...].allSatisfy { $0.lsn == nil }, "a success completed after a failure")
         #expect(entries[firstFailure].error?.kind == .outcomeUnknown, "the batch whose sync failed learns outcomeUnknown first")
         #expect(entries.count(where: { $0.error?.kind == .outcomeUnknown }) >= 1)
+        // Every failure names what failed, also when its batch waited behind others for the completer.
+        for entry in entries[firstFailure...] {
+            #expect(entry.error?.errno == EIO && entry.error?.path?.contains("/segments/seg-") == true, "\(String(describing: entry.error))")
+        }
         #expect(faulty.log.failure != nil, "the log is stopped (fail-stop)")
         ls_faultio_crash_now(faulty.faults)
         try faulty.crashAndRelease()
@@ -98,6 +102,50 @@ struct PipelinedCommitTests {
         let acknowledged = outcomes.filter { $0.lsn != nil }
         #expect(!acknowledged.isEmpty, "durable write \(failingWrite) failed, so earlier ones succeeded")
         for outcome in acknowledged { #expect(byLSN[outcome.lsn!] == outcome.value) }
+    }
+
+    @Test("a batch that fails while an earlier one is still with the completer reports, when its turn comes, what failed")
+    func failureQueuedBehindCompleter() async throws {
+        let dir = TemporaryDirectory()
+        var configuration = smallSegments(.pwritev)
+        configuration.pipelining = .always
+        let faulty = try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: 3, configuration: configuration)
+        // The next durable write succeeds; the one after it fails its sync.
+        ls_faultio_plan_durable_write(faulty.faults, ls_faultio_durable_write_count(faulty.faults) + 1, LS_FAULT_SYNC_EIO, 0)
+        let journal = CompletionJournal()
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        // The first append's completion holds the completer thread until released.
+        let held = JournalWaiter(journal: journal, tag: 0) { _ in
+            entered.signal()
+            release.wait()
+        }
+        #expect(faulty.log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 0))], waiter: held) == nil)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                entered.wait()
+                done.resume()
+            }
+        }
+        // Its sync fails and stops the log; its completion must queue behind the held one.
+        let failing = JournalWaiter(journal: journal, tag: 1)
+        #expect(faulty.log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 1))], waiter: failing) == nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while faulty.log.failure == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(faulty.log.failure != nil, "the planned sync failure did not stop the log")
+        try await Task.sleep(for: .milliseconds(50))  // from ls_fail to the hand-over: microseconds
+        #expect(!failing.resumed, "completed before the batch ahead of it")
+        release.signal()
+        while !failing.resumed && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+
+        let entries = journal.entries
+        #expect(entries.map(\.tag) == [0, 1])
+        let error = try #require(entries.last?.error, "the failed batch succeeded: \(entries)")
+        #expect(error.kind == .outcomeUnknown, "\(error)")
+        #expect(error.errno == EIO, "\(error)")
+        #expect(error.path?.contains("/segments/seg-") == true, "names the segment: \(error)")
+        #expect(error.message.contains("durable write failed"), "says what failed: \(error)")
+        ls_faultio_crash_now(faulty.faults)
+        try faulty.crashAndRelease()
     }
 
     @Test("close completes every queued append, whichever thread completes it")

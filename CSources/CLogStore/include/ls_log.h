@@ -64,14 +64,19 @@ typedef struct ls_append_result {
     uint64_t segment_seq;   /* segment holding the append (status 0 only) */
     uint64_t offset;        /* file offset of its first record, or of its zstd container record */
     int in_container;       /* 1: the append is one zstd container record at `offset` */
+    /* status < 0: what failed, in full (the step, the file, the errno), valid only during the
+     * callback; for LS_E_FAILED the failure that stopped the log. NULL when durable, or when
+     * no copy could be made for a batch handed to the completer thread (out of memory). */
+    const ls_error *error;
 } ls_append_result;
 
 /*
  * Called on the writer thread once per append, in LSN order, after the append is
  * durable (status 0) or has failed (negative ls_status; sys_errno set for I/O
- * errors). `user` is the pointer given to ls_log_append. Must not block for long and
- * must not call ls_log_append or ls_log_close. It may wake the append's caller at once:
- * the callers of a batch then come back while the later completions of the batch run.
+ * errors; `error` says what failed). `user` is the pointer given to ls_log_append.
+ * Must not block for long and must not call ls_log_append or ls_log_close. It may
+ * wake the append's caller at once: the callers of a batch then come back while the
+ * later completions of the batch run.
  * Record i of a plain append starts at offset + the encoded sizes of records 0..i-1
  * (records are packed back to back).
  */
