@@ -119,22 +119,30 @@ struct PipelinedCommitTests {
             entered.signal()
             release.wait()
         }
-        #expect(faulty.log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 0))], waiter: held) == nil)
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                entered.wait()
-                done.resume()
-            }
-        }
-        // Its sync fails and stops the log; its completion must queue behind the held one.
+        let log = faulty.log
+        #expect(log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 0))], waiter: held) == nil)
+        // While the completer is held, the next append's sync fails and stops the log, and its
+        // completion must queue behind the held one. Driven from a thread of its own, outside
+        // any pool: while the completer is held, pool threads may wait for it (in the TSan build,
+        // on the hand-off mutex of ls_tsan_handoff.h), so this test task may not run until the release.
         let failing = JournalWaiter(journal: journal, tag: 1)
-        #expect(faulty.log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 1))], waiter: failing) == nil)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while faulty.log.failure == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
-        try #require(faulty.log.failure != nil, "the planned sync failure did not stop the log")
-        try await Task.sleep(for: .milliseconds(50))  // from ls_fail to the hand-over: microseconds
-        #expect(!failing.resumed, "completed before the batch ahead of it")
-        release.signal()
+        let observed = TSanVisibleMutex((refused: false, completedEarly: false))
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread {
+                entered.wait()
+                let refused = log.enqueue(records: [LogRecord(value: testValue(writer: 0, seq: 1))], waiter: failing) != nil
+                let deadline = Date().addingTimeInterval(30)
+                while !refused && log.failure == nil && Date() < deadline { usleep(1000) }
+                usleep(50_000)  // from ls_fail to the hand-over: microseconds
+                observed.withLock { $0 = (refused, failing.resumed) }
+                release.signal()
+                done.resume()
+            }.start()
+        }
+        #expect(!observed.withLock { $0.refused }, "the second append was refused")
+        #expect(log.failure != nil, "the planned sync failure did not stop the log")
+        #expect(!observed.withLock { $0.completedEarly }, "completed before the batch ahead of it")
+        let deadline = ContinuousClock.now + .seconds(60)
         while !failing.resumed && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
 
         let entries = journal.entries
