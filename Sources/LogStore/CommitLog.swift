@@ -175,12 +175,11 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     private func append(
         count: Int, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) async throws(LogError) -> ClosedRange<LSN> {
-        let result: Result<ClosedRange<LSN>, LogError> = await withUnsafeContinuation { continuation in
+        let result: Result<ClosedRange<LSN>, LogError> = await withCompletionContinuation { continuation in
             if let error = enqueue(count: count, waiter: ContinuationWaiter(continuation), withRecords) {
                 continuation.resume(returning: .failure(error))
             }
         }
-        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         return try result.get()
     }
 

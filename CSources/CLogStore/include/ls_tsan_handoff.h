@@ -8,7 +8,8 @@
  * "Suppressions"). TSan would report every later access of the task to memory the resumer read,
  * such as its async frames once reused. So the completing thread holds one mutex while it
  * completes an append (ls_tsan_handoff_begin/end, in ls_completer.c), and the task locks and
- * unlocks it right after its await returns (ls_tsan_handoff_received): the mutex, which TSan
+ * unlocks it right after its await returns (ls_tsan_handoff_received, called by the Swift
+ * module's withCompletionContinuation): the mutex, which TSan
  * sees, orders the resumer's accesses before the task's.
  */
 #ifndef LS_TSAN_HANDOFF_H

@@ -52,7 +52,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     func reserve(_ bytes: Int) async throws(StoreError) {
         while true {
             // true: reserved; false: woken because room appeared, try again.
-            let result: Result<Bool, StoreError> = await withUnsafeContinuation { continuation in
+            let result: Result<Bool, StoreError> = await withCompletionContinuation { continuation in
                 let immediate = lock.withWriteLock { () -> Result<Bool, StoreError>? in
                     if let failureValue { return .failure(failureValue) }
                     if unflushedBytes == 0 || unflushedBytes + bytes <= maxUnflushedBytes {
@@ -68,7 +68,6 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
                     flushNow()  // what waits must move for room to appear
                 }
             }
-            ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
             if try result.get() { return }
         }
     }
@@ -167,7 +166,7 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
     /// Returns once the write with `ticket` is durable (handing pending writes to the log first).
     func wait(for ticket: UInt64) async throws(StoreError) {
         flushNow()
-        let result: Result<Void, StoreError> = await withUnsafeContinuation { continuation in
+        let result: Result<Void, StoreError> = await withCompletionContinuation { continuation in
             let immediate = lock.withWriteLock { () -> Result<Void, StoreError>? in
                 if durableTicket >= ticket { return .success(()) }
                 if let failureValue { return .failure(failureValue) }
@@ -176,7 +175,6 @@ final class RaftFlusher: @unchecked Sendable {  // safe: `lock` guards every var
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
-        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

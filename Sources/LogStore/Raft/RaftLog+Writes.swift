@@ -200,7 +200,7 @@ extension RaftLog {
     /// durable and applied to the group's state.
     func write(_ group: RaftGroup, _ mutations: [RaftMutation]) async throws(StoreError) {
         let batch = RaftRecordBatch(encoding: CollectionOfOne((group: group.id, mutations: mutations)))
-        let result: Result<Void, StoreError> = await withUnsafeContinuation { continuation in
+        let result: Result<Void, StoreError> = await withCompletionContinuation { continuation in
             let waiter = DiskFirstWaiter(raft: self, group: group, mutations: mutations, batch: batch, continuation: continuation)
             if let error = log.enqueue(count: batch.count, waiter: waiter, batch.withCRecords) {
                 continuation.resume(returning: .failure(StoreError(error)))
@@ -212,7 +212,6 @@ extension RaftLog {
                 cacheWrittenEntries(group, mutations)
             }
         }
-        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

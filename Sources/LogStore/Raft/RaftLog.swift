@@ -326,7 +326,7 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             return
         }
         flusher.flushNow()  // queued writes must move for the watermark to reach `index`
-        let result: Result<Void, StoreError> = await withUnsafeContinuation { continuation in
+        let result: Result<Void, StoreError> = await withCompletionContinuation { continuation in
             let immediate = g.lock.withWriteLock { () -> Result<Void, StoreError>? in
                 if index > g.state.lastIndex {
                     return .failure(StoreError(kind: .unavailable, message: "group \(group) has entries up to \(g.state.lastIndex), not \(index)"))
@@ -338,7 +338,6 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
-        ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
         try result.get()
     }
 

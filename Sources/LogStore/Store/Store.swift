@@ -285,7 +285,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         // loading their hash slots now, so those inserts do not wait for memory.
         writes.forEachWrite { _, write in index.prefetchSlot(write.id, write.key) }
         while true {
-            let attempt: Attempt = await withUnsafeContinuation { continuation in
+            let attempt: Attempt = await withCompletionContinuation { continuation in
                 let immediate = writeLock.withWriteLock { () -> Attempt? in
                     if !conditions.isEmpty {
                         switch check(conditions, waiting: continuation) {
@@ -317,7 +317,6 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
-            ls_tsan_handoff_received()  // ordered after the completing thread's resume, for TSan (ls_tsan_handoff.h)
             switch attempt {
             case .retry: continue
             case .done(let result): return try result.get()
