@@ -119,8 +119,10 @@ static int blob_paths_for(const ls_log *log, const char *name, blob_paths *p, ls
     return LS_OK;
 }
 
-/* LS_E_FAILED once the log failed: like appends, file writes stop (DESIGN §4.4). */
+/* LS_E_READ_ONLY for a read-only log; LS_E_FAILED once the log failed: like appends, file
+ * writes stop (DESIGN §4.4). */
 static int refuse_if_failed(ls_log *log, ls_error *err) {
+    if (log->cfg.read_only) return ls_err_set(err, LS_E_READ_ONLY, EROFS, log->dir, "the store was opened read-only");
     ls_error first;
     if (!ls_log_failure(log, &first)) return LS_OK;
     return ls_err_set(err, LS_E_FAILED, first.sys_errno, first.path,

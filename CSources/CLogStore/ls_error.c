@@ -56,6 +56,7 @@ const char *ls_status_name(int status) {
     case LS_E_COMPRESS: return "compression error";
     case LS_E_BUSY: return "busy";
     case LS_E_NOT_FOUND: return "not found";
+    case LS_E_READ_ONLY: return "read-only";
     }
     return "unknown status";
 }

@@ -149,23 +149,7 @@ static insp_writer *writer_entry(inspector *in, uint64_t id) {
 /* ---- 1. LOCK ---- */
 
 /* Takes LOCK read-only; *fd = -1 when the store has no LOCK file. */
-static int take_lock(inspector *in, int *fd, ls_error *err) {
-    char path[LS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/" LS_LOCK_NAME, in->root);
-    *fd = -1;
-    int lfd = in->io->vt->open(in->io, path, O_RDONLY | O_CLOEXEC, 0);
-    if (lfd == -ENOENT) return LS_OK;
-    if (lfd < 0) return ls_err_set(err, LS_E_IO, -lfd, path, "cannot open the store's LOCK file");
-    if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        if (e == EWOULDBLOCK) ls_layout_describe_holder(in->io, lfd, in->root, err);
-        else ls_err_set(err, LS_E_IO, e, path, "cannot lock the store");
-        in->io->vt->close(in->io, lfd);
-        return e == EWOULDBLOCK ? LS_E_BUSY : LS_E_IO;
-    }
-    *fd = lfd;
-    return LS_OK;
-}
+static int take_lock(inspector *in, int *fd, ls_error *err) { return ls_layout_lock_reader(in->io, in->root, fd, err); }
 
 /* ---- 2. manifest ---- */
 

@@ -113,6 +113,7 @@ typedef struct ls_manifest {
     uint64_t max_bytes;    /* rewrite bound (ls_log_config.manifest_max_bytes) */
     uint64_t rewrite_size; /* size right after the last rewrite (or open) */
     int failed;            /* a write or fsync failed: nothing more is appended (sticky) */
+    int read_only;         /* a read-only open's: opened O_RDONLY, never written, cut or fsynced */
     ls_error failure;
     uint64_t writer_id, start_time_ns, pid; /* the last WRITER_START */
     uint64_t next_seq;     /* larger than every segment sequence ever recorded */
@@ -138,6 +139,8 @@ int ls_manifest_exists(ls_manifest *m, ls_error *err);
  * .tmp of an interrupted rewrite, verifies every record, cuts a torn last record (file
  * truncated and fsynced) and rebuilds the state. Damage followed by a valid record is
  * LS_E_CORRUPT naming the file and the offset. Not thread-safe (open only).
+ * With m->read_only it changes nothing: no removal, no fsync, a torn last record is left in
+ * the file (and counted in torn_bytes), a missing file is LS_E_NOT_FOUND, no rewrite.
  */
 int ls_manifest_open(ls_manifest *m, int create, ls_error *err);
 /* Appends `n` events in one write, fsyncs them (through the ls_io), applies them to the
@@ -174,17 +177,23 @@ int ls_manifest_replay_readonly(ls_manifest *m, const ls_mf_readonly_hooks *hook
 #define LS_SEGMENTS_DIR "segments"
 #define LS_SNAPSHOTS_DIR "snapshots"
 #define LS_MARKERS_DIR "markers"
+#define LS_MF_FILE "manifest.log" /* in LS_MANIFEST_DIR */
 #define LS_DROPPED_SUFFIX ".dropped"
 
 /* Sets log->seg_dir and log->marker_dir from log->dir. */
 int ls_layout_paths(ls_log *log, ls_error *err);
 /* Creates the root and its subdirectories if missing, fsyncing the root's parent and the root. */
 int ls_layout_create(ls_log *log, ls_error *err);
+/* A read-only open's check that a store is there (the root, segments/ and the manifest), changing
+ * nothing: LS_E_NOT_FOUND naming what is missing, LS_E_INVALID if the root is not a directory. */
+int ls_layout_require(ls_log *log, ls_error *err);
 /* Takes LOCK (flock LOCK_EX|LOCK_NB) and writes this writer's identity into it; LS_E_BUSY
  * naming the holder otherwise. */
 int ls_layout_lock(ls_log *log, ls_error *err);
-/* Fills *err with LS_E_BUSY naming the holder of the LOCK open as `fd` (read from the file). */
-void ls_layout_describe_holder(ls_io *io, int fd, const char *root, ls_error *err);
+/* A reader's lock (a read-only open, an inspection): LOCK opened read-only and flock'ed as a
+ * writer does, writing nothing; *fd = -1 (and LS_OK) when the store has no LOCK file. LS_E_BUSY
+ * naming the holder while another log or reader holds it. */
+int ls_layout_lock_reader(ls_io *io, const char *root, int *fd, ls_error *err);
 /* Writer ids of markers/writer-<id>.marker files other than this writer's (malloc'd). */
 int ls_markers_list_others(ls_log *log, uint64_t **ids, size_t *n, ls_error *err);
 /* Removes those markers and fsyncs markers/. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,22 +75,42 @@ int ls_layout_create(ls_log *log, ls_error *err) {
     return LS_OK;
 }
 
+int ls_layout_require(ls_log *log, ls_error *err) {
+    struct stat st;
+    if (stat(log->dir, &st) != 0)
+        return ls_err_set(err, errno == ENOENT ? LS_E_NOT_FOUND : LS_E_IO, errno, log->dir, "no store at %s", log->dir);
+    if (!S_ISDIR(st.st_mode)) return ls_err_set(err, LS_E_INVALID, ENOTDIR, log->dir, "not a directory");
+    char path[LS_PATH_MAX];
+    static const char *const required[] = {LS_SEGMENTS_DIR, LS_MANIFEST_DIR "/" LS_MF_FILE};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++) {
+        snprintf(path, sizeof path, "%s/%s", log->dir, required[i]);
+        if (stat(path, &st) != 0)
+            return ls_err_set(err, errno == ENOENT ? LS_E_NOT_FOUND : LS_E_IO, errno, path,
+                              "no store at %s: %s is missing", log->dir, required[i]);
+    }
+    return LS_OK;
+}
+
 /* Reads the holder's identity out of LOCK into a sentence for the LS_E_BUSY error. */
 static void describe_holder(ls_io *io, int fd, const char *root, ls_error *err) {
     char text[128] = {0};
     ssize_t n = ls_io_read_full(io, fd, text, sizeof text - 1, 0);
     char writer[17] = {0};
     int pid = 0;
-    if (n > 0 && sscanf(text, "writer %16[0-9a-f] pid %d", writer, &pid) == 2)
+    if (n > 0 && sscanf(text, "writer %16[0-9a-f] pid %d", writer, &pid) == 2 && pid > 0 && kill(pid, 0) != 0 &&
+        errno == ESRCH)
+        /* Readers (a read-only open, an inspection) lock without writing their identity. */
+        ls_err_set(err, LS_E_BUSY, EWOULDBLOCK, root,
+                   "store %s is locked by a reader (a read-only open or an inspection; the last writer, %s, pid %d, "
+                   "has exited)",
+                   root, writer, pid);
+    else if (n > 0 && pid > 0)
         ls_err_set(err, LS_E_BUSY, EWOULDBLOCK, root, "store %s is locked by writer %s (pid %d)", root, writer, pid);
     else
         ls_err_set(err, LS_E_BUSY, EWOULDBLOCK, root,
                    "store %s is locked by another writer (it has not written its identity into LOCK yet)", root);
 }
 
-void ls_layout_describe_holder(ls_io *io, int fd, const char *root, ls_error *err) {
-    describe_holder(io, fd, root, err);
-}
 
 /*
  * A lock can be held for a moment by a process that does not own the store: a child forked
@@ -108,6 +129,24 @@ static int try_lock_briefly(int fd) {
         struct timespec step = {0, LS_LOCK_RETRY_STEP_MS * 1000000L};
         nanosleep(&step, NULL);
     }
+}
+
+int ls_layout_lock_reader(ls_io *io, const char *root, int *fd, ls_error *err) {
+    char path[LS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" LS_LOCK_NAME, root);
+    *fd = -1;
+    int lfd = io->vt->open(io, path, O_RDONLY | O_CLOEXEC, 0);
+    if (lfd == -ENOENT) return LS_OK; /* creating it would be a write */
+    if (lfd < 0) return ls_err_set(err, LS_E_IO, -lfd, path, "cannot open the store's LOCK file");
+    if (try_lock_briefly(lfd) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) describe_holder(io, lfd, root, err);
+        else ls_err_set(err, LS_E_IO, e, path, "cannot lock the store");
+        io->vt->close(io, lfd);
+        return e == EWOULDBLOCK ? LS_E_BUSY : LS_E_IO;
+    }
+    *fd = lfd;
+    return LS_OK;
 }
 
 int ls_layout_lock(ls_log *log, ls_error *err) {

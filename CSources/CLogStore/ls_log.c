@@ -86,6 +86,9 @@ static int validate_config(const ls_log_config *cfg, ls_error *err) {
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "unknown recovery mode %d", (int)cfg->recovery_mode);
     if ((unsigned)cfg->pipelining > LS_PIPELINE_ALWAYS)
         return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir, "unknown pipelining mode %d", (int)cfg->pipelining);
+    if (cfg->read_only && cfg->recovery_mode != LS_RECOVERY_STRICT)
+        return ls_err_set(err, LS_E_INVALID, EINVAL, cfg->dir,
+                          "a read-only open recovers strictly: point-in-time and salvage repair the store on disk");
     return LS_OK;
 }
 
@@ -168,7 +171,22 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
         uint64_t mf_max = cfg->manifest_max_bytes ? cfg->manifest_max_bytes : LS_DEFAULT_MANIFEST_MAX_BYTES;
         if (ls_manifest_init(&log->manifest, log->io, log->dir, mf_max) < 0)
             rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
-        else log->manifest_inited = 1;
+        else {
+            log->manifest_inited = 1;
+            log->manifest.read_only = cfg->read_only;
+        }
+    }
+    if (cfg->read_only) {
+        if (rc == LS_OK) rc = ls_layout_require(log, err);
+        /* Held until close, as a writer holds it: no writer changes the files under this open. */
+        if (rc == LS_OK) rc = ls_layout_lock_reader(log->io, log->dir, &log->dir_lock_fd, err);
+        if (rc == LS_OK) rc = ls_recover(log, info ? info : &local_info, err);
+        if (rc != LS_OK) {
+            log_free(log);
+            return rc;
+        }
+        *out = log;
+        return LS_OK;
     }
     if (rc == LS_OK) rc = ls_layout_create(log, err);
     if (rc == LS_OK) rc = ls_layout_lock(log, err);
@@ -304,6 +322,7 @@ static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t
 }
 
 int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
+    if (log->cfg.read_only) return ls_err_set(err, LS_E_READ_ONLY, EROFS, log->dir, "the store was opened read-only");
     uint64_t raw;
     int rc = validate_records(records, count, ls_max_frame_body(log->cfg.segment_size), &raw, err);
     if (rc != LS_OK) return rc;
@@ -382,6 +401,11 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
 
 int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err) {
     if (!log) return LS_OK;
+    if (log->cfg.read_only) { /* no writer, no seal to record, no marker */
+        if (final_stats) ls_log_stats_get(log, final_stats);
+        log_free(log);
+        return LS_OK;
+    }
     ls_writer_stop(log);
     if (final_stats) ls_log_stats_get(log, final_stats);
     int rc = LS_OK;

@@ -42,7 +42,6 @@
 #define LS_MF_RECORD_HEADER 16
 #define LS_MF_MAX_PAYLOAD 4096u
 #define LS_MF_VERSION 1u
-#define LS_MF_FILE "manifest.log"
 
 /* Payload bytes of each fixed-size type (index = type); 0 = unknown type. */
 static const uint32_t payload_size[] = {
@@ -205,6 +204,7 @@ static size_t valid_record_at(const uint8_t *buf, size_t size, size_t off) {
 /* Writes buf at the end of the file and fsyncs it. Failure is sticky (the bytes may be
  * partly on disk: appending after them could turn a torn record into corruption). */
 static int write_locked(ls_manifest *m, const uint8_t *buf, size_t len, ls_error *err) {
+    if (m->read_only) return ls_err_set(err, LS_E_READ_ONLY, EROFS, m->path, "the manifest was opened read-only");
     if (m->failed) {
         if (err) *err = m->failure;
         return m->failure.code;
@@ -418,7 +418,32 @@ static int replay(ls_manifest *m, const uint8_t *buf, size_t size, size_t *valid
     return LS_OK;
 }
 
+/* A read-only open's replay: reads and verifies the file as ls_manifest_open does, changing nothing. */
+static int open_read_only(ls_manifest *m, ls_error *err) {
+    ls_io *io = m->io;
+    int fd = io->vt->open(io, m->path, O_RDONLY, 0);
+    if (fd < 0) return ls_err_set(err, fd == -ENOENT ? LS_E_NOT_FOUND : LS_E_IO, -fd, m->path, "cannot open the manifest");
+    int64_t size = io->vt->file_size(io, fd);
+    uint8_t *buf = size < 0 ? NULL : malloc(size ? (size_t)size : 1);
+    ssize_t got = buf ? ls_io_read_full(io, fd, buf, (size_t)size, 0) : 0;
+    int crc = io->vt->close(io, fd);
+    int rc = LS_OK;
+    if (size < 0) rc = ls_err_set(err, LS_E_IO, (int)-size, m->path, "cannot stat the manifest");
+    else if (!buf) rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
+    else if (got != size || crc < 0)
+        rc = ls_err_set(err, LS_E_IO, got < 0 ? (int)-got : crc < 0 ? -crc : EIO, m->path, "cannot read the manifest");
+    size_t end = 0;
+    if (rc == LS_OK) rc = replay(m, buf, (size_t)size, &end, err);
+    free(buf);
+    if (rc != LS_OK) return rc;
+    m->replayed_bytes = end;
+    m->torn_bytes = (uint64_t)size - end;
+    m->size = end;
+    return LS_OK;
+}
+
 int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
+    if (m->read_only) return open_read_only(m, err);
     ls_io *io = m->io;
     /* A leftover of an interrupted rewrite: manifest.log (old or new) is complete. */
     int rc = io->vt->unlink(io, m->tmp_path);

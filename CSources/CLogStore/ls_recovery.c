@@ -20,6 +20,9 @@
  * damaged ranges as skip ranges and keeps every valid frame (docs/FORMAT.md §7.5).
  * Every action is preceded (or, where the file itself says it, followed) by its
  * manifest event; each batch of events is one fsynced append.
+ * A read-only open (ls_log_config.read_only) runs the same checks and takes no action:
+ * it fsyncs, removes, cuts, seals and records nothing, and reads only the files the
+ * manifest lists as live (docs/FORMAT.md §7.7).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -126,7 +129,9 @@ static int list_segments(ls_log *log, found_list *out, ls_error *err) {
             rc = ls_err_set(err, LS_E_INVALID, ENAMETOOLONG, log->seg_dir, "segment path too long");
             break;
         }
-        if (tmp) {
+        if (tmp && log->cfg.read_only) {
+            /* left alone: a read-only open removes nothing (a live writer may be preparing it) */
+        } else if (tmp) {
             int urc = log->io->vt->unlink(log->io, path);
             if (urc < 0) rc = ls_err_set(err, LS_E_IO, -urc, path, "cannot remove an unfinished segment file");
             removed = 1;
@@ -145,11 +150,13 @@ static int list_segments(ls_log *log, found_list *out, ls_error *err) {
     return rc;
 }
 
-/* fsyncs the file (DESIGN §4.6) and verifies it, walking the manifest's skip ranges. */
+/* fsyncs the file (DESIGN §4.6; not in a read-only open, which writes nothing) and verifies it,
+ * walking the manifest's skip ranges. */
 static int scan_one(ls_log *log, found_segment *f, int salvage, ls_frame_visitor visit, void *ctx, ls_error *err) {
-    int fd = log->io->vt->open(log->io, f->path, O_RDWR, 0);
+    int read_only = log->cfg.read_only;
+    int fd = log->io->vt->open(log->io, f->path, read_only ? O_RDONLY : O_RDWR, 0);
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, f->path, "cannot open segment");
-    int rc = log->io->vt->fsync(log->io, fd);
+    int rc = read_only ? 0 : log->io->vt->fsync(log->io, fd);
     if (rc < 0) {
         log->io->vt->close(log->io, fd);
         return ls_err_set(err, LS_E_IO, -rc, f->path, "cannot fsync segment");
@@ -299,6 +306,7 @@ static int finish_newest(ls_log *log, found_segment *f, ls_recovery_info *info, 
         info->torn_offset = f->scan.data_end;
         info->torn_bytes = f->scan.file_size - f->scan.data_end;
     }
+    if (log->cfg.read_only) return LS_OK; /* read as ending at data_end; nothing is cut or sealed */
     /* A clean end followed only by zeros (the preallocated tail) is sealed in place. */
     int keep_tail = f->scan.end == LS_SCAN_CLEAN && f->scan.zero_tail &&
                     f->scan.file_size >= f->scan.data_end + LS_SEAL_FRAME_SIZE;
@@ -343,7 +351,9 @@ static int reconcile(ls_log *log, found_list *l, ls_recovery_info *info, ls_erro
         for (size_t j = 0; j < l->n && !f; j++)
             if (l->v[j].seq == ms->seq && l->v[j].writer_id == ms->writer_id) f = &l->v[j];
         if (ms->obsolete) {
-            if (f) {
+            if (f && log->cfg.read_only) {
+                f->gone = 1; /* left in place, not read */
+            } else if (f) {
                 int rc = remove_obsolete_file(log, f, ms->dropped, err);
                 if (rc != LS_OK) return rc;
                 info->removed_obsolete++;
@@ -371,7 +381,12 @@ static int reconcile(ls_log *log, found_list *l, ls_recovery_info *info, ls_erro
                                  "segment file %s is not listed in the manifest but holds data (a foreign writer's "
                                  "segment?)",
                                  f->path);
-        /* Prepared, but the crash came before its SEGMENT_OPEN was durable. */
+        /* Prepared, but the crash came before its SEGMENT_OPEN was durable (or, read-only, a live
+         * writer has not recorded it yet). */
+        if (log->cfg.read_only) {
+            f->gone = 1;
+            continue;
+        }
         rc = log->io->vt->unlink(log->io, f->path);
         if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, f->path, "cannot remove an unlisted unused segment");
         f->gone = 1;
@@ -544,6 +559,10 @@ static int spare_candidate(const ls_log *log, const found_segment *f) {
  * the preparer recorded it, or sealed by this recovery), and OBSOLETE for the unused ones
  * after the newest with data, which are then removed, except a spare kept for this writer. */
 static int settle(ls_log *log, found_list *l, size_t with_data, ls_recovery_info *info, ls_error *err) {
+    if (log->cfg.read_only) { /* records and removes nothing: the unused segments are just not read */
+        l->n = with_data;
+        return LS_OK;
+    }
     ls_mf_event *ev = calloc(l->n + 1, sizeof *ev);
     if (!ev) return ls_err_set(err, LS_E_NOMEM, ENOMEM, log->dir, "out of memory");
     size_t nev = 0;
@@ -639,9 +658,10 @@ static void report_unclean(const ls_manifest *m, uint64_t *ids, size_t n, ls_rec
 /* The store is created and locked by this log (ls_log_open). */
 int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err) {
     memset(info, 0, sizeof *info);
-    int rc = log->io->vt->fsync_dir(log->io, log->dir);
+    int read_only = log->cfg.read_only;
+    int rc = read_only ? 0 : log->io->vt->fsync_dir(log->io, log->dir);
     if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->dir, "cannot fsync the store directory");
-    rc = log->io->vt->fsync_dir(log->io, log->seg_dir);
+    rc = read_only ? 0 : log->io->vt->fsync_dir(log->io, log->seg_dir);
     if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, log->seg_dir, "cannot fsync the segments directory");
     found_list l = {0};
     uint64_t *unclean = NULL;
@@ -658,7 +678,7 @@ int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err) {
         info->manifest_torn_bytes = m->torn_bytes;
         report_unclean(m, unclean, nunclean, info);
         ls_mf_event start = {LS_MF_WRITER_START, log->writer_id, log->start_time_ns, (uint64_t)getpid(), 0};
-        rc = ls_manifest_append(m, &start, 1, err);
+        if (!read_only) rc = ls_manifest_append(m, &start, 1, err);
     }
     if (rc == LS_OK) rc = reconcile(log, &l, info, err);
     if (rc == LS_OK) {
@@ -690,7 +710,7 @@ int ls_recover(ls_log *log, ls_recovery_info *info, ls_error *err) {
     if (rc == LS_OK) rc = settle(log, &l, with_data, info, err);
     if (rc == LS_OK) rc = publish(log, &l, max_seq, info, err);
     /* Reported now; removed only once recovery succeeded, so a failed open reports them again. */
-    if (rc == LS_OK) rc = ls_markers_remove(log, unclean, nunclean, err);
+    if (rc == LS_OK && !read_only) rc = ls_markers_remove(log, unclean, nunclean, err);
     if (rc == LS_OK) info->manifest_rewritten = log->manifest.rewrites > 0;
     free(unclean);
     free_list(&l);

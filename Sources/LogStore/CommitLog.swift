@@ -65,6 +65,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.recovery_mode = configuration.cRecoveryMode
         config.manifest_max_bytes = configuration.manifestMaxBytes
         config.pipelining = configuration.cPipelining
+        config.read_only = configuration.readOnly ? 1 : 0
         config.io = io
         config.on_complete = commitLogCompletion
         config.on_complete_ctx = Unmanaged.passUnretained(completionContext).toOpaque()

@@ -103,6 +103,16 @@ public struct LogConfiguration: Sendable, Equatable {
     /// The manifest (`manifest/manifest.log`) is rewritten to its current state once it grows
     /// past this many bytes (and past twice its size after the last rewrite). Default 1 MiB.
     public var manifestMaxBytes: UInt64 = 1 << 20
+    /// Open an existing store without writing anything (default `false`; docs/FORMAT.md §7.7).
+    ///
+    /// The open takes `LOCK` as a writer does, without writing into it, and holds it until
+    /// close, so no writer changes the files under it (``LogError/Kind/busy`` while another log
+    /// or reader holds the store). It creates, removes, cuts, seals and records nothing: a torn
+    /// tail is reported (``RecoveryReport/tornTail``) and left in place, and a store that is not
+    /// there is ``LogError/Kind/notFound``. Appends and file writes fail with
+    /// ``LogError/Kind/readOnly``. Only ``RecoveryMode/strict`` recovery: the other modes repair
+    /// the store on disk (``LogError/Kind/invalidArgument`` otherwise).
+    public var readOnly = false
 
     /// The defaults above.
     public init() {}

@@ -32,6 +32,10 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case compression
         /// The directory is already open by another log, in this or another process.
         case busy
+        /// A read-only open (``LogConfiguration/readOnly``) found no store at the directory.
+        case notFound
+        /// The log was opened read-only (``LogConfiguration/readOnly``): nothing is written.
+        case readOnly
     }
 
     /// What kind of failure this is.
@@ -76,6 +80,8 @@ extension LogError.Kind {
         case LS_E_NOMEM.rawValue: self = .outOfMemory
         case LS_E_COMPRESS.rawValue: self = .compression
         case LS_E_BUSY.rawValue: self = .busy
+        case LS_E_NOT_FOUND.rawValue: self = .notFound
+        case LS_E_READ_ONLY.rawValue: self = .readOnly
         default: self = .io
         }
     }

@@ -13,8 +13,8 @@ struct GetCommand: AsyncParsableCommand {
             key_utf8, key_base64, version, value_length, value_utf8 (null when the value is \
             not valid UTF-8) and value_base64 (plus key_hex and value_hex with --hex).
 
-            The store must exist; get opens it (replaying its log), so it fails while another \
-            process holds it open.
+            The store must exist; get opens it read-only (replaying its log, writing nothing), \
+            so it fails while another process holds it open.
 
             Examples:
               logstore get ./store users alice
@@ -46,7 +46,7 @@ struct GetCommand: AsyncParsableCommand {
     private func get() async throws(CLIFailure) -> ([UInt8], VersionedValue) {
         let namespace = try store.validatedNamespace()
         let key = try store.key(self.key)
-        let found = try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.configuration) {
+        let found = try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.readConfiguration) {
             (s) throws(CLIFailure) -> VersionedValue? in
             do throws(StoreError) {
                 return try s.get(key, in: namespace)

@@ -16,6 +16,8 @@ struct ListCommand: AsyncParsableCommand {
             value_length) on a line of its own, and a full page ends with \
             {"more_after_utf8": ..., "more_after_base64": ...}.
 
+            The store is opened read-only: nothing is written.
+
             Examples:
               logstore list ./store users --prefix a --limit 100
               logstore list ./store users --prefix a --limit 100 --after alice
@@ -55,7 +57,7 @@ struct ListCommand: AsyncParsableCommand {
         let prefix = try self.prefix.map { (text) throws(CLIFailure) in try store.encoding.decode(text, what: "prefix") } ?? []
         let after = try self.after.map { (text) throws(CLIFailure) in try store.key(text, what: "--after key") }
         guard limit >= 1 else { throw CLIFailure(badInput: "--limit must be at least 1, not \(limit)") }
-        return try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.configuration) { (s) throws(CLIFailure) -> KeyPage in
+        return try await StoreAccess.withStore(at: store.storeDirectory, create: false, configuration: store.recovery.readConfiguration) { (s) throws(CLIFailure) -> KeyPage in
             do throws(StoreError) {
                 return try s.list(in: namespace, prefix: prefix, after: after, limit: limit)
             } catch {

@@ -8,10 +8,11 @@ struct RaftCommand: AsyncParsableCommand {
         commandName: "raft",
         abstract: "Look at the Raft groups of a store: list them, show one, print its entries.",
         discussion: """
-            Each subcommand opens the store (replaying its log, so it fails while another \
-            process holds the store open; Raft entries are not loaded, only their index), \
-            prints, and closes it. Nothing is written but what any open writes, unless \
-            --recovery point-in-time or salvage drops damaged data (see 'logstore recover --help').
+            Each subcommand opens the store read-only (replaying its log, so it fails while \
+            another process holds the store open; Raft entries are not loaded, only their \
+            index), prints, and closes it. Nothing is written, unless --recovery point-in-time \
+            or salvage drops damaged data, which opens the store for writing (see \
+            'logstore recover --help').
 
             Examples:
               logstore raft groups ./store

@@ -61,7 +61,7 @@ struct RaftEntriesCommand: AsyncParsableCommand {
             try validateInput()
             let group = RaftGroupID(target.group)
             let (from, to, limit, hex, json) = (from, to, limit, hex, json)
-            let failure = try await StoreAccess.withStore(at: target.storeDirectory, create: false, configuration: target.recovery.configuration) {
+            let failure = try await StoreAccess.withStore(at: target.storeDirectory, create: false, configuration: target.recovery.readConfiguration) {
                 (store) throws(CLIFailure) -> CLIFailure? in
                 let info = try RaftInspection.info(store, group)
                 let first = from ?? info.firstIndex

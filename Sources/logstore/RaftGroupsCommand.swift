@@ -35,7 +35,7 @@ struct RaftGroupsCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let infos = try await StoreAccess.withStore(at: storeDirectory, create: false, configuration: recovery.configuration) {
+            let infos = try await StoreAccess.withStore(at: storeDirectory, create: false, configuration: recovery.readConfiguration) {
                 (store) throws(CLIFailure) -> [RaftGroupInfo] in
                 store.raft.groupIDs.compactMap { store.raft.info($0) }
             }

@@ -39,7 +39,7 @@ struct RaftShowCommand: AsyncParsableCommand {
     func run() async throws {
         do {
             let group = RaftGroupID(target.group)
-            let details = try await StoreAccess.withStore(at: target.storeDirectory, create: false, configuration: target.recovery.configuration) {
+            let details = try await StoreAccess.withStore(at: target.storeDirectory, create: false, configuration: target.recovery.readConfiguration) {
                 (store) throws(CLIFailure) -> Details in
                 let info = try RaftInspection.info(store, group)
                 do throws(StoreError) {

@@ -8,7 +8,8 @@ struct RecoveryArguments: ParsableArguments {
     static let help = ArgumentHelp(
         "What opening does about damage: strict refuses it; point-in-time and salvage drop data and change the store on disk.",
         discussion: """
-            strict: cuts only a torn tail of the newest segment (an unacknowledged last write); \
+            strict: cuts only a torn tail of the newest segment (an unacknowledged last write; \
+            commands that only read open the store read-only and leave it in place); \
             any other damage refuses to open, naming the file and the offset. \
             point-in-time: cuts the log at the first damage in LSN order and drops everything \
             after it, also valid later writes: the damaged segment is truncated and sealed there, \
@@ -27,6 +28,15 @@ struct RecoveryArguments: ParsableArguments {
 
     /// The library's recovery mode.
     var mode: LogConfiguration.RecoveryMode { recovery.mode }
+
+    /// The configuration of a command that only reads: read-only in strict mode, so nothing is
+    /// written; point-in-time and salvage repair the store on disk, so with them the store is
+    /// opened for writing (``configuration``).
+    var readConfiguration: StoreConfiguration {
+        var configuration = self.configuration
+        configuration.readOnly = mode == .strict
+        return configuration
+    }
 
     /// The default store configuration with this recovery mode.
     var configuration: StoreConfiguration {

@@ -242,4 +242,23 @@ struct CLITests {
         #expect(after.status == 0, "\(after)")
         #expect(after.text == "v")
     }
+
+    @Test("get, list and the raft commands change no file of the store")
+    func readCommandsWriteNothing() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/store"
+        let store = try Store.open(at: path)
+        _ = try await store.put(Array("v".utf8), for: Array("k".utf8), in: try Namespace("ns"))
+        try await store.raft.append(5, [RaftEntry(index: 1, term: 1, payload: [1, 2])], hardState: RaftHardState(term: 1))
+        try store.close()
+        let before = try fileTree(path)
+        for arguments in [
+            ["get", path, "ns", "k"], ["list", path, "ns"], ["raft", "groups", path], ["raft", "show", path, "5"],
+            ["raft", "entries", path, "5"],
+        ] {
+            let run = try await Self.logstore(arguments)
+            #expect(run.status == 0, "\(arguments): \(run)")
+        }
+        expectSameTree(before, try fileTree(path))
+    }
 }

@@ -322,7 +322,7 @@ import Testing
         let kinds: [StoreError.Kind] = [
             .invalidNamespace, .invalidKey, .keyTooLarge, .valueTooLarge, .invalidArgument, .versionMismatch,
             .corrupt, .io, .noSpace, .outcomeUnknown, .failed, .tooLarge, .closed, .busy, .outOfMemory,
-            .compression, .compacted, .unavailable, .snapshotOutOfDate, .outOfOrder,
+            .compression, .compacted, .unavailable, .snapshotOutOfDate, .outOfOrder, .notFound, .readOnly,
         ]
         #expect(kinds.count == StoreError.Kind.metricsLabels.count)
         #expect(Set(kinds.map(\.metricsIndex)) == Set(0..<kinds.count))

@@ -39,7 +39,9 @@ typedef enum ls_status {
     LS_E_NOMEM = -9,
     LS_E_COMPRESS = -10,       /* zstd failed to compress or decompress */
     LS_E_BUSY = -11,           /* another open log (in this or another process) holds the directory */
-    LS_E_NOT_FOUND = -12,      /* the file asked for does not exist (ls_blob_read; sys_errno ENOENT) */
+    LS_E_NOT_FOUND = -12,      /* the file asked for does not exist (ls_blob_read; sys_errno ENOENT), or
+                                  a read-only open found no store at the directory */
+    LS_E_READ_ONLY = -13,      /* the log was opened read-only (ls_log_config.read_only): nothing is written */
 } ls_status;
 
 #define LS_ERROR_PATH_MAX 512
@@ -127,6 +129,12 @@ typedef struct ls_log_config {
                                     1 MiB; also at least twice its size after the last rewrite) */
     ls_pipelining pipelining;    /* default LS_PIPELINE_NEVER (measured: neither mode pays on a
                                     2-vCPU VM; see LogConfiguration.Pipelining) */
+    int read_only;               /* 1: open an existing store without writing anything (docs/FORMAT.md
+                                    §7.7): LOCK is taken as a writer takes it but nothing is written
+                                    into it; no marker, no manifest event, nothing cut, sealed,
+                                    created or removed; appends and file writes fail with
+                                    LS_E_READ_ONLY. Strict recovery only (the other modes repair the
+                                    store on disk); a torn tail is reported and ignored, not cut */
 } ls_log_config;
 
 /* Fills a configuration with the defaults above (dir and on_complete must still be set). */
@@ -192,6 +200,10 @@ typedef struct ls_segment_info {
  * writes. In LS_RECOVERY_STRICT mode fails with LS_E_CORRUPT (naming file and
  * offset) on damage that is not a torn tail; the other modes drop or skip it and
  * say so in *info. Returns 0 and sets *out, or an ls_status with *err filled.
+ *
+ * With cfg->read_only it writes nothing: the store must exist (LS_E_NOT_FOUND otherwise),
+ * LOCK is taken (LS_E_BUSY while a writer or another reader holds it) and held until close,
+ * so no writer changes the files under it; a torn tail is left in place, no thread starts.
  */
 int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, ls_error *err);
 
@@ -200,7 +212,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
  * Encoding, record CRCs and compression happen here, on the calling thread.
  * On 0 the completion callback will be called exactly once with `user`; on a
  * negative return it will not be (and *err says why: invalid record, too large,
- * log failed or closed).
+ * log failed or closed, or opened read-only: LS_E_READ_ONLY).
  */
 int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err);
 

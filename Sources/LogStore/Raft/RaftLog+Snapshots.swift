@@ -25,6 +25,7 @@ extension RaftLog {
     }
 
     private func saveSnapshotUnmeasured(_ id: RaftGroupID, _ snapshot: RaftSnapshot) async throws(StoreError) {
+        if log.configuration.readOnly { throw StoreError.openedReadOnly(log.directory) }
         let metadata = snapshot.metadata
         guard metadata.index >= 1 else {
             throw StoreError(kind: .invalidArgument, message: "group \(id): a snapshot covers at least entry 1, not index 0")

@@ -99,7 +99,8 @@ extension RaftLog {
         plan: (RaftGroupState) throws(StoreError) -> [RaftMutation]
     ) async throws(StoreError) {
         let start = ContinuousClock.now
-        do {
+        do throws(StoreError) {
+            if log.configuration.readOnly { throw StoreError.openedReadOnly(log.directory) }
             if let flusher {
                 try await performMemFirst(id, bytes: bytes, flusher: flusher, durable: durable, plan: plan)
             } else {

@@ -72,6 +72,8 @@ public final class RaftLog: @unchecked Sendable {  // safe: `groupsLock` guards 
             }
             referenced.insert(name)
         }
+        // A read-only open leaves them (a live writer may be saving one whose marker is not durable yet).
+        guard !log.configuration.readOnly else { return }
         for name in names where RaftSnapshotFile.parse(name: name) != nil && !referenced.contains(name) {
             do { try log.removeFile(named: name) } catch { throw StoreError(error) }
         }

@@ -46,7 +46,7 @@ extension StoreError.Kind {
     static let metricsLabels = [
         "invalidNamespace", "invalidKey", "keyTooLarge", "valueTooLarge", "invalidArgument", "versionMismatch",
         "corrupt", "io", "noSpace", "outcomeUnknown", "failed", "tooLarge", "closed", "busy", "outOfMemory",
-        "compression", "compacted", "unavailable", "snapshotOutOfDate", "outOfOrder",
+        "compression", "compacted", "unavailable", "snapshotOutOfDate", "outOfOrder", "notFound", "readOnly",
     ]
 
     /// A stable position among the kinds, for per-kind counters (the switch has no `default`, so a new
@@ -73,6 +73,8 @@ extension StoreError.Kind {
         case .unavailable: 17
         case .snapshotOutOfDate: 18
         case .outOfOrder: 19
+        case .notFound: 20
+        case .readOnly: 21
         }
     }
 

@@ -275,6 +275,7 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
     private func perform(_ writes: PreparedWrites, conditions: [PreparedCondition], deleteOnlyIfPresent: Bool)
         async throws(StoreError) -> LSN?
     {
+        if configuration.readOnly { throw StoreError.openedReadOnly(path) }
         // The C record's value length is 32 bits (reachable only with segments over 4 GiB).
         var largestValue = 0
         writes.forEachWrite { _, write in largestValue = max(largestValue, write.value?.count ?? 0) }

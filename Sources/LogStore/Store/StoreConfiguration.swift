@@ -35,6 +35,14 @@ public struct StoreConfiguration: Sendable, Equatable {
         set { log.backend = newValue }
     }
 
+    /// Open an existing store without writing anything (see ``LogConfiguration/readOnly``):
+    /// reads work as usual; `put`, `delete`, compare-and-swap, batches and every Raft write
+    /// throw ``StoreError/Kind/readOnly``.
+    public var readOnly: Bool {
+        get { log.readOnly }
+        set { log.readOnly = newValue }
+    }
+
     /// What open does with damage that is not a torn tail (see ``LogConfiguration/recoveryMode``).
     public var recoveryMode: LogConfiguration.RecoveryMode {
         get { log.recoveryMode }

@@ -48,6 +48,11 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Raft: appended entries are not consecutive, or would leave a gap after the last
         /// entry (the message gives the indexes); nothing was written.
         case outOfOrder
+        /// A read-only open (``StoreConfiguration/readOnly``) found no store at the path.
+        case notFound
+        /// The store was opened read-only (``StoreConfiguration/readOnly``): writes are refused
+        /// and nothing was written.
+        case readOnly
     }
 
     /// What kind of failure this is.
@@ -89,6 +94,11 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The store-level view of a log error: same kind, message and location.
+    /// The refusal of a write to a store opened read-only (``StoreConfiguration/readOnly``).
+    static func openedReadOnly(_ path: String) -> StoreError {
+        StoreError(kind: .readOnly, message: "the store was opened read-only; nothing was written", path: path)
+    }
+
     init(_ error: LogError) {
         let kind: Kind =
             switch error.kind {
@@ -103,6 +113,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             case .outOfMemory: .outOfMemory
             case .compression: .compression
             case .busy: .busy
+            case .notFound: .notFound
+            case .readOnly: .readOnly
             }
         self.init(kind: kind, message: error.message, path: error.path, offset: error.offset, errno: error.errno)
     }
