@@ -321,18 +321,28 @@ static int make_op(ls_log *log, const ls_record *records, size_t count, uint64_t
     return LS_OK;
 }
 
-int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
+int ls_log_encode(ls_log *log, const ls_record *records, size_t count, ls_op **out, ls_error *err) {
     if (log->cfg.read_only) return ls_err_set(err, LS_E_READ_ONLY, EROFS, log->dir, "the store was opened read-only");
     uint64_t raw;
     int rc = validate_records(records, count, ls_max_frame_body(log->cfg.segment_size), &raw, err);
     if (rc != LS_OK) return rc;
+    return make_op(log, records, count, raw, out, err);
+}
+
+void ls_encoded_append_free(ls_op *op) { free(op); }
+
+int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err) {
     ls_op *op;
-    rc = make_op(log, records, count, raw, &op, err);
-    if (rc != LS_OK) return rc;
+    int rc = ls_log_encode(log, records, count, &op, err);
+    return rc == LS_OK ? ls_log_submit(log, op, user, err) : rc;
+}
+
+int ls_log_submit(ls_log *log, ls_op *op, void *user, ls_error *err) {
     op->user = user;
+    op->next = NULL;
     pthread_mutex_lock(&log->mu);
     if (log->failed || log->closing) {
-        rc = log->failed ? LS_E_FAILED : LS_E_CLOSED;
+        int rc = log->failed ? LS_E_FAILED : LS_E_CLOSED;
         if (log->failed) {
             *err = log->failure;
             err->code = LS_E_FAILED;

@@ -191,17 +191,51 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     func enqueue(
         count: Int, waiter: AppendWaiter, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) -> LogError? {
-        let retained = Unmanaged.passRetained(waiter)
+        switch encode(count: count, withRecords) {
+        case .success(let append): return submit(append, waiter: waiter)
+        case .failure(let error): return error
+        }
+    }
+
+    /// Encodes an append whose C records `withRecords` provides (record CRCs, compression) on
+    /// this thread without queueing it, so a caller that orders its appends under a lock of its
+    /// own keeps that work outside the lock; ``submit(_:waiter:)`` queues it.
+    func encode(
+        count: Int, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
+    ) -> Result<EncodedAppend, LogError> {
         var error = ls_error()
+        var encoded: OpaquePointer?
         var closed = false
         let status = lock.withReadLock { () -> Int32 in
             guard let handle else {
                 closed = true
                 return LS_E_CLOSED.rawValue
             }
-            return withRecords { records in
-                ls_log_append(handle, records, count, retained.toOpaque(), &error)
+            return withRecords { records in ls_log_encode(handle, records, count, &encoded, &error) }
+        }
+        guard status == 0, let encoded else {
+            return .failure(closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error))
+        }
+        return .success(EncodedAppend(encoded))
+    }
+
+    /// Queues an append made by ``encode(count:_:)``; `waiter` learns its outcome on the log's
+    /// completing thread. Returns `nil` once queued, or why it was refused (then `waiter` is
+    /// never called). Either way `append` is used up.
+    func submit(_ append: EncodedAppend, waiter: AppendWaiter) -> LogError? {
+        guard let encoded = append.take() else {
+            return LogError(kind: .invalidArgument, message: "an encoded append was submitted twice")
+        }
+        let retained = Unmanaged.passRetained(waiter)
+        var error = ls_error()
+        var closed = false
+        let status = lock.withReadLock { () -> Int32 in
+            guard let handle else {
+                closed = true
+                ls_encoded_append_free(encoded)
+                return LS_E_CLOSED.rawValue
             }
+            return ls_log_submit(handle, encoded, retained.toOpaque(), &error)
         }
         if status == 0 { return nil }
         retained.release()

@@ -216,6 +216,28 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
  */
 int ls_log_append(ls_log *log, const ls_record *records, size_t count, void *user, ls_error *err);
 
+/* An append encoded by ls_log_encode and not yet queued (opaque). */
+typedef struct ls_op ls_encoded_append;
+
+/*
+ * The first half of ls_log_append: validates and encodes `count` records (record CRCs, and zstd
+ * compression from compress_min_bytes) on the calling thread, taking no lock of the log. A
+ * caller that queues appends in an order it decides under a lock of its own (the key-value
+ * store validates compare-and-swap conditions so) encodes outside that lock, and only queues
+ * under it. Returns 0 and sets *out, or a negative status as ls_log_append (nothing to free).
+ */
+int ls_log_encode(ls_log *log, const ls_record *records, size_t count, ls_encoded_append **out, ls_error *err);
+
+/*
+ * The second half: queues an append encoded by ls_log_encode on this log. Takes ownership of
+ * `append` whatever it returns (a refused one is freed). On 0 the completion callback will be
+ * called exactly once with `user`; otherwise *err says why (log failed or closed).
+ */
+int ls_log_submit(ls_log *log, ls_encoded_append *append, void *user, ls_error *err);
+
+/* Frees an encoded append that will not be submitted. */
+void ls_encoded_append_free(ls_encoded_append *append);
+
 /* Highest LSN known durable (all smaller LSNs are durable too). */
 uint64_t ls_log_durable_lsn(const ls_log *log);
 

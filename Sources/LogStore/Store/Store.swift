@@ -268,6 +268,9 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         case done(Result<LSN?, StoreError>)
     }
 
+    /// Key and value bytes from which a write is encoded before the write lock is taken.
+    static let encodeBeforeLockBytes = 4096
+
     /// Validates the conditions (waiting out writes in flight on their keys), queues the
     /// writes as one append and waits for it; returns the LSN of the first write. With
     /// `deleteOnlyIfPresent`, a single delete of a key that is absent and has no write in
@@ -285,6 +288,20 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         // The completing thread inserts these keys while every caller of its batch waits: start
         // loading their hash slots now, so those inserts do not wait for memory.
         writes.forEachWrite { _, write in index.prefetchSlot(write.id, write.key) }
+        // A large write is framed, checksummed (and compressed) before the write lock, which
+        // every writer of the store takes: copying and checksumming a megabyte there held up all
+        // the others. A small one is encoded under it, in the call that queues it: encoding
+        // apart measured 12% slower for 128-byte puts on tmpfs (a second pass through the log's
+        // lock and an allocation, for a few hundred nanoseconds of encoding).
+        var payloadBytes = 0
+        writes.forEachWrite { _, write in payloadBytes += write.recordKeyLength + (write.value?.count ?? 0) }
+        var encoded: EncodedAppend? = nil
+        if payloadBytes >= Self.encodeBeforeLockBytes {
+            switch log.encode(count: writes.count, { KVRecord.withCRecords(writes, $0) }) {
+            case .success(let append): encoded = append
+            case .failure(let error): throw StoreError(error)
+            }
+        }
         while true {
             let attempt: Attempt = await withCompletionContinuation { continuation in
                 let immediate = writeLock.withWriteLock { () -> Attempt? in
@@ -305,7 +322,11 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
                         writes.forEachWrite { _, write in pending.add(write.pendingKey) }
                     }
                     let waiter = WriteWaiter(store: self, writes: writes, continuation: continuation)
-                    if let error = log.enqueue(count: writes.count, waiter: waiter, { KVRecord.withCRecords(writes, $0) }) {
+                    let refused =
+                        if let encoded { log.submit(encoded, waiter: waiter) } else {
+                            log.enqueue(count: writes.count, waiter: waiter) { KVRecord.withCRecords(writes, $0) }
+                        }
+                    if let error = refused {
                         // Waiters of a write that finished meanwhile may now be due.
                         var woken: [UnsafeContinuation<Attempt, Never>] = []
                         pendingLock.withWriteLock {
