@@ -63,6 +63,7 @@ typedef struct ls_mapping {
 typedef struct ls_prepared {
     int fd;
     uint64_t seq;
+    int zero_filled; /* every block written with zeros (else only preallocated) */
     char path[LS_PATH_MAX];
 } ls_prepared;
 
@@ -291,6 +292,7 @@ struct ls_log {
     ls_pending_seal pending_seal; /* set by rotate, recorded in the manifest by the preparer */
     _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
     _Atomic int prep_wanted; /* the first append asked for the next segment (ls_log_append) */
+    uint64_t prep_seen_bytes, prep_seen_syncs; /* st_bytes and st_syncs at the last preparation */
 
     /* ---- the completer (ls_completer.c): guarded by done_mu ---- */
     pthread_mutex_t done_mu;
@@ -317,7 +319,7 @@ struct ls_log {
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
         st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches,
-        st_idle_spins;
+        st_idle_spins, st_zero_fill_skips;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */

@@ -404,6 +404,7 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->gather_ns = LS_LOAD(st_gather_ns);
     s->pipelined_batches = LS_LOAD(st_pipelined_batches);
     s->idle_spins = LS_LOAD(st_idle_spins);
+    s->zero_fill_skips = LS_LOAD(st_zero_fill_skips);
     s->durable_lsn = ls_log_durable_lsn(log);
     s->backend = log->io->backend;
 #undef LS_LOAD

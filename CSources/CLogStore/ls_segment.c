@@ -87,6 +87,7 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     snprintf(tmp, sizeof tmp, "%s" LS_TMP_SUFFIX, out->path);
     out->seq = seq;
     out->fd = -1;
+    out->zero_filled = zero_fill_it;
     /* After a failed manifest write nothing may be listed any more: do not even start. */
     if (ls_manifest_failed(&log->manifest, err)) return err->code;
 
@@ -133,6 +134,7 @@ int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err)
     ls_segment_path(out->path, sizeof out->path, log->seg_dir, log->writer_id, seq);
     out->seq = seq;
     out->fd = -1;
+    out->zero_filled = 1; /* read as zeros by this open's scan; prepared as any other */
     if (ls_manifest_failed(&log->manifest, err)) return err->code;
     /* Its SEGMENT_OBSOLETE is durable: a crash before the rename leaves an obsolete file (deleted
      * at the next open), one after it an unlisted file that was never written (deleted too). */

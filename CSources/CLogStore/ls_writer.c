@@ -55,6 +55,10 @@
  * for a zero-filled one (write_batch): below it, the few syncs left are not worth a seal. It
  * also keeps small test segments' layouts independent of the preparer's timing. */
 #define LS_LEAVE_UNWRITTEN_MIN_ROOM (4u << 20)
+/* Mean bytes per sync from which new segments are only preallocated (zero_fill_next). Measured
+ * (docs/FORMAT.md §10 note 8): at 68 KiB per commit zeros paid; from about 250 KiB the writer
+ * waited for them. Raft groups appending one entry each commit about 100 KiB at a time. */
+#define LS_ZERO_FILL_MAX_COMMIT (192u << 10)
 /* Fewest appends in flight for which the writer pipelines (choose_pipelining): two halves of
  * fewer would each sync almost as slowly as the whole. */
 #define LS_PIPELINE_MIN_APPENDS 8u
@@ -248,6 +252,25 @@ static void fail_on_manifest(ls_log *log) {
     if (ls_manifest_failed(&log->manifest, &e)) ls_fail(log, LS_E_IO, e.sys_errno, e.path, e.message);
 }
 
+/*
+ * Whether to zero-fill the next segment. The zeros cost as much disk bandwidth as the data;
+ * they pay back in cheaper syncs only while commits are small. Past LS_ZERO_FILL_MAX_COMMIT
+ * bytes per sync on average since the last preparation, zero-filling made the writer wait for
+ * the preparer at most rotations (docs/FORMAT.md §6.1, §10 note 8), so the segment is only
+ * preallocated. Preparer thread only.
+ */
+static int zero_fill_next(ls_log *log) {
+    if (log->cfg.no_prewrite) return 0;
+    uint64_t bytes = atomic_load_explicit(&log->st_bytes, memory_order_relaxed);
+    uint64_t syncs = atomic_load_explicit(&log->st_syncs, memory_order_relaxed);
+    uint64_t new_bytes = bytes - log->prep_seen_bytes, new_syncs = syncs - log->prep_seen_syncs;
+    log->prep_seen_bytes = bytes;
+    log->prep_seen_syncs = syncs;
+    if (new_syncs == 0 || new_bytes / new_syncs < LS_ZERO_FILL_MAX_COMMIT) return 1;
+    atomic_fetch_add_explicit(&log->st_zero_fill_skips, 1, memory_order_relaxed);
+    return 0;
+}
+
 static void *preparer_main(void *arg) {
     ls_log *log = arg;
     pthread_setname_np(pthread_self(), "ls-prepare");
@@ -260,7 +283,7 @@ static void *preparer_main(void *arg) {
         ls_prepared p;
         ls_error e;
         int rc = ls_writer_record_seal(log, &e);
-        if (rc == LS_OK) rc = ls_segment_prepare(log, seq, !log->cfg.no_prewrite, &p, &e);
+        if (rc == LS_OK) rc = ls_segment_prepare(log, seq, zero_fill_next(log), &p, &e);
         if (rc != LS_OK) fail_on_manifest(log);
         pthread_mutex_lock(&log->prep_mu);
         if (rc == LS_OK) {
@@ -286,10 +309,10 @@ void ls_writer_request_preparation(ls_log *log) {
     pthread_mutex_unlock(&log->prep_mu);
 }
 
-/* True if the preparer has a segment ready (taking it would not wait). */
-static int prepared_ready(ls_log *log) {
+/* True if the preparer has a zero-filled segment ready (taking it would not wait). */
+static int zero_filled_ready(ls_log *log) {
     pthread_mutex_lock(&log->prep_mu);
-    int ready = log->prep_state == LS_PREP_READY;
+    int ready = log->prep_state == LS_PREP_READY && log->prepared.zero_filled;
     pthread_mutex_unlock(&log->prep_mu);
     return ready;
 }
@@ -360,7 +383,7 @@ static int rotate(ls_log *log, ls_error *err) {
     log->active_seq = next.seq;
     log->active_off = 0;
     log->active_header_written = 0;
-    log->active_unwritten = 0; /* prepared by the preparer: zero-filled unless no_prewrite */
+    log->active_unwritten = !next.zero_filled; /* left early once a zero-filled one is ready */
     ls_writer_request_preparation(log);
     return LS_OK;
 }
@@ -418,7 +441,7 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
     /* An fdatasync into a preallocated-only segment also converts its unwritten extents, which
      * measured 50% slower than into zero-filled blocks: leave it once a zero-filled one is ready. */
     int leave_unwritten = log->active_unwritten && log->active_header_written &&
-                          log->cfg.segment_size - log->active_off >= LS_LEAVE_UNWRITTEN_MIN_ROOM && prepared_ready(log);
+                          log->cfg.segment_size - log->active_off >= LS_LEAVE_UNWRITTEN_MIN_ROOM && zero_filled_ready(log);
     if (leave_unwritten || log->active_off + header + frame_size + LS_SEAL_FRAME_SIZE > log->cfg.segment_size) {
         if (!log->active_header_written)
             return ls_err_set(err, LS_E_TOO_LARGE, E2BIG, NULL, "batch larger than an empty segment (a bug)");

@@ -308,7 +308,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
                 gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, idleSpins: s.idle_spins,
-                durableLSN: s.durable_lsn,
+                zeroFillSkips: s.zero_fill_skips, durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }
     }

@@ -50,16 +50,15 @@ public struct LogConfiguration: Sendable, Equatable {
     /// writer polls only now and then, so sparse appends do not keep a CPU busy. While it
     /// gathers a batch it polls at most a quarter of ``lingerMaxMicroseconds``. Default 200.
     public var writerSpinMicroseconds: UInt32 = 200
-    /// Zero-fill new segments so appends overwrite written blocks (cheaper `fdatasync`s).
-    /// `false` only preallocates. Default `true`.
+    /// Zero-fill new segments so appends overwrite written blocks (cheaper `fdatasync`s) while
+    /// commits are small. `false` only preallocates. Default `true`.
     ///
     /// The zeros cost as much disk bandwidth as the data, so a log written faster than the
-    /// preparer can zero-fill waits for it at rotations (``LogStatistics/rotationWaits``). On the
-    /// development VM that happened from about 250 KiB per commit (`logstore bench put
-    /// --threads 64 --value-size 4096` and up), and `false` was better there: with 16 KiB
-    /// values 30–45% more puts per second and a p99 of 6–8 ms against 122 ms; with 4 KiB values
-    /// the same throughput and a p999 of 3 ms against 74–94 ms. With small commits (128-byte puts,
-    /// Raft batches of 16 to 256 entries) the default is faster (docs/FORMAT.md §10, note 8).
+    /// preparer can zero-fill would wait for it at rotations (``LogStatistics/rotationWaits``).
+    /// On the development VM that happened from about 250 KiB per commit, with p99 latencies of
+    /// 100–200 ms. So even with `true`, a segment is only preallocated while the commits since
+    /// the previous one averaged 192 KiB or more (``LogStatistics/zeroFillSkips`` counts them;
+    /// docs/FORMAT.md §6.1, §10 note 8).
     public var prewriteSegments: Bool = true
     /// The durable-write backend. Default ``Backend/pwritev``: measured on this project's
     /// machines it is the faster one, because io_uring runs every fsync on a kernel worker

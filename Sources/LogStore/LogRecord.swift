@@ -63,6 +63,9 @@ public struct LogStatistics: Sendable, Equatable {
     /// Times the idle writer polled for the next append before sleeping
     /// (``LogConfiguration/writerSpinMicroseconds``).
     public var idleSpins: UInt64
+    /// Segments only preallocated, not zero-filled, because commits were large
+    /// (``LogConfiguration/prewriteSegments``).
+    public var zeroFillSkips: UInt64 = 0
     /// The highest durable LSN.
     public var durableLSN: LSN
     /// The backend in use: "io_uring" or "pwritev".

@@ -98,6 +98,7 @@ struct BenchReport: Sendable {
         object["pipelined_batches"] = .unsigned(statistics.pipelinedBatches)
         object["rotations"] = .unsigned(statistics.rotations)
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
+        object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         object["ratio_to_ceiling"] = row.ratio.map { .number($0, decimals: 4) } ?? .null
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))

@@ -64,6 +64,7 @@ struct RaftBenchReport: Sendable {
         object["pipelined_batches"] = .unsigned(statistics.pipelinedBatches)
         object["rotations"] = .unsigned(statistics.rotations)
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
+        object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         let perSecond = ceiling.writesPerSecond
         object["ratio_to_ceiling"] = perSecond > 0 ? .number(result.entriesPerSecond / perSecond, decimals: 4) : .null

@@ -48,6 +48,7 @@ struct StoreBenchReport: Sendable {
             object["pipelined_batches"] = .unsigned(statistics.pipelinedBatches)
             object["rotations"] = .unsigned(statistics.rotations)
             object["rotation_waits"] = .unsigned(statistics.rotationWaits)
+            object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
         }
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         if let run = result.throughput {

@@ -118,7 +118,9 @@ typedef struct ls_log_config {
                                     200 us; 0 = always sleep at once). Polling stops while it keeps
                                     finding nothing; a gathering writer polls at most 1/4 linger */
     int no_prewrite;             /* 1: only fallocate new segments instead of also writing zeros;
-                                    overwriting written blocks makes each fdatasync cheaper */
+                                    overwriting written blocks makes each fdatasync cheaper. With 0,
+                                    a segment is still only preallocated while commits are large
+                                    (docs/FORMAT.md §6.1) */
     ls_backend backend;
     ls_uring_mode uring_mode;
     ls_io *io;                   /* optional I/O seam (not owned); NULL = real I/O per `backend` */
@@ -271,6 +273,8 @@ typedef struct ls_log_stats {
     uint64_t pipelined_batches; /* batches completed on the completer thread while the writer
                                    went on to the next batch */
     uint64_t idle_spins;       /* times the idle writer polled for the next append before sleeping */
+    uint64_t zero_fill_skips;  /* segments prepared without zero-filling because commits were large
+                                  (docs/FORMAT.md §6.1; never with no_prewrite, which skips them all) */
     ls_backend backend;
 } ls_log_stats;
 
