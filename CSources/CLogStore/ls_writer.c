@@ -57,7 +57,7 @@
 #define LS_LEAVE_UNWRITTEN_MIN_ROOM (4u << 20)
 /* Mean bytes per sync from which new segments are only preallocated (zero_fill_next). Measured
  * (docs/FORMAT.md §10 note 8): at 68 KiB per commit zeros paid; from about 250 KiB the writer
- * waited for them. Raft groups appending one entry each commit about 100 KiB at a time. */
+ * waited for them. 1,000 Raft groups appending one entry each commit 45-100 KiB at a time. */
 #define LS_ZERO_FILL_MAX_COMMIT (192u << 10)
 /* Fewest appends in flight for which the writer pipelines (choose_pipelining): two halves of
  * fewer would each sync almost as slowly as the whole. */
