@@ -191,10 +191,19 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     func enqueue(
         count: Int, waiter: AppendWaiter, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) -> LogError? {
-        switch encode(count: count, withRecords) {
-        case .success(let append): return submit(append, waiter: waiter)
-        case .failure(let error): return error
+        let retained = Unmanaged.passRetained(waiter)
+        var error = ls_error()
+        var closed = false
+        let status = lock.withReadLock { () -> Int32 in
+            guard let handle else {
+                closed = true
+                return LS_E_CLOSED.rawValue
+            }
+            return withRecords { records in ls_log_append(handle, records, count, retained.toOpaque(), &error) }
         }
+        if status == 0 { return nil }
+        retained.release()
+        return closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error)
     }
 
     /// Encodes an append whose C records `withRecords` provides (record CRCs, compression) on
