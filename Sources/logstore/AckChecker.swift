@@ -302,6 +302,8 @@ struct AckChecker {
                     continue  // replaced by a newer write (checked with that key)
                 } else if seen == nil, write.value == nil {
                     continue
+                } else if seen == nil, case .deleted(let deletedAt)? = keys[write.key]?.expected, deletedAt > version {
+                    continue  // an acknowledged delete, newer than this write, removed it
                 } else if seen == nil, inFlight.contains(where: { $0.op != flight.op && $0.operation.writes.contains { $0.key == write.key && $0.value == nil } }) {
                     continue  // a newer delete in flight may have removed it
                 } else {
