@@ -191,15 +191,28 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
     func enqueue(
         count: Int, waiter: AppendWaiter, _ withRecords: ((UnsafeMutablePointer<ls_record>) -> Int32) -> Int32
     ) -> LogError? {
+        queue(waiter) { handle, user, error in
+            withRecords { records in ls_log_append(handle, records, count, user, error) }
+        }
+    }
+
+    /// Runs `call` (an `ls_log_append` or `ls_log_submit` with `waiter` as its user pointer) with
+    /// the log open, keeping `waiter` alive until its completion releases it; returns why the
+    /// call refused, or `nil`. `whenClosed` runs instead of `call` once the log is closed.
+    private func queue(
+        _ waiter: AppendWaiter, whenClosed: () -> Void = {},
+        _ call: (OpaquePointer, UnsafeMutableRawPointer, UnsafeMutablePointer<ls_error>) -> Int32
+    ) -> LogError? {
         let retained = Unmanaged.passRetained(waiter)
         var error = ls_error()
         var closed = false
         let status = lock.withReadLock { () -> Int32 in
             guard let handle else {
                 closed = true
+                whenClosed()
                 return LS_E_CLOSED.rawValue
             }
-            return withRecords { records in ls_log_append(handle, records, count, retained.toOpaque(), &error) }
+            return call(handle, retained.toOpaque(), &error)
         }
         if status == 0 { return nil }
         retained.release()
@@ -235,20 +248,9 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         guard let encoded = append.take() else {
             return LogError(kind: .invalidArgument, message: "an encoded append was submitted twice")
         }
-        let retained = Unmanaged.passRetained(waiter)
-        var error = ls_error()
-        var closed = false
-        let status = lock.withReadLock { () -> Int32 in
-            guard let handle else {
-                closed = true
-                ls_encoded_append_free(encoded)
-                return LS_E_CLOSED.rawValue
-            }
-            return ls_log_submit(handle, encoded, retained.toOpaque(), &error)
+        return queue(waiter, whenClosed: { ls_encoded_append_free(encoded) }) { handle, user, error in
+            ls_log_submit(handle, encoded, user, error)
         }
-        if status == 0 { return nil }
-        retained.release()
-        return closed ? LogError(kind: .closed, path: directory, message: "the log is closed") : LogError(error)
     }
 
     /// Reads the durable record at `location`, verifying its checksum, and returns what `body`
