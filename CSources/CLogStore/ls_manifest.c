@@ -418,26 +418,48 @@ static int replay(ls_manifest *m, const uint8_t *buf, size_t size, size_t *valid
     return LS_OK;
 }
 
-/* A read-only open's replay: reads and verifies the file as ls_manifest_open does, changing nothing. */
-static int open_read_only(ls_manifest *m, ls_error *err) {
+/* Reads the whole of the open manifest `fd` into a new buffer (*out, freed by the caller). */
+static int read_whole(ls_manifest *m, int fd, uint8_t **out, size_t *size, ls_error *err) {
+    ls_io *io = m->io;
+    int64_t n = io->vt->file_size(io, fd);
+    if (n < 0) return ls_err_set(err, LS_E_IO, (int)-n, m->path, "cannot stat the manifest");
+    uint8_t *buf = malloc(n ? (size_t)n : 1);
+    if (!buf) return ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
+    ssize_t got = ls_io_read_full(io, fd, buf, (size_t)n, 0);
+    if (got != n) {
+        free(buf);
+        return ls_err_set(err, LS_E_IO, got < 0 ? (int)-got : EIO, m->path, "cannot read the manifest");
+    }
+    *out = buf;
+    *size = (size_t)n;
+    return LS_OK;
+}
+
+/* Opens the manifest read-only and reads all of it (read_whole); a missing file is `missing`. */
+static int read_whole_read_only(ls_manifest *m, int missing, uint8_t **out, size_t *size, ls_error *err) {
     ls_io *io = m->io;
     int fd = io->vt->open(io, m->path, O_RDONLY, 0);
-    if (fd < 0) return ls_err_set(err, fd == -ENOENT ? LS_E_NOT_FOUND : LS_E_IO, -fd, m->path, "cannot open the manifest");
-    int64_t size = io->vt->file_size(io, fd);
-    uint8_t *buf = size < 0 ? NULL : malloc(size ? (size_t)size : 1);
-    ssize_t got = buf ? ls_io_read_full(io, fd, buf, (size_t)size, 0) : 0;
+    if (fd < 0) return ls_err_set(err, fd == -ENOENT ? missing : LS_E_IO, -fd, m->path, "cannot open the manifest");
+    int rc = read_whole(m, fd, out, size, err);
     int crc = io->vt->close(io, fd);
-    int rc = LS_OK;
-    if (size < 0) rc = ls_err_set(err, LS_E_IO, (int)-size, m->path, "cannot stat the manifest");
-    else if (!buf) rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
-    else if (got != size || crc < 0)
-        rc = ls_err_set(err, LS_E_IO, got < 0 ? (int)-got : crc < 0 ? -crc : EIO, m->path, "cannot read the manifest");
-    size_t end = 0;
-    if (rc == LS_OK) rc = replay(m, buf, (size_t)size, &end, err);
+    if (rc == LS_OK && crc < 0) {
+        free(*out);
+        rc = ls_err_set(err, LS_E_IO, -crc, m->path, "cannot read the manifest");
+    }
+    return rc;
+}
+
+/* A read-only open's replay: reads and verifies the file as ls_manifest_open does, changing nothing. */
+static int open_read_only(ls_manifest *m, ls_error *err) {
+    uint8_t *buf;
+    size_t size, end = 0;
+    int rc = read_whole_read_only(m, LS_E_NOT_FOUND, &buf, &size, err);
+    if (rc != LS_OK) return rc;
+    rc = replay(m, buf, size, &end, err);
     free(buf);
     if (rc != LS_OK) return rc;
     m->replayed_bytes = end;
-    m->torn_bytes = (uint64_t)size - end;
+    m->torn_bytes = (uint64_t)(size - end);
     m->size = end;
     return LS_OK;
 }
@@ -458,22 +480,16 @@ int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
     rc = io->vt->fsync(io, fd);
     if (rc == 0) rc = io->vt->fsync_dir(io, m->dir);
     if (rc < 0) return ls_err_set(err, LS_E_IO, -rc, m->path, "cannot fsync the manifest");
-    int64_t size = io->vt->file_size(io, fd);
-    if (size < 0) return ls_err_set(err, LS_E_IO, (int)-size, m->path, "cannot stat the manifest");
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) return ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
-    ssize_t got = ls_io_read_full(io, fd, buf, (size_t)size, 0);
-    if (got != size) {
-        free(buf);
-        return ls_err_set(err, LS_E_IO, got < 0 ? (int)-got : EIO, m->path, "cannot read the manifest");
-    }
-    size_t end = 0;
-    rc = replay(m, buf, (size_t)size, &end, err);
+    uint8_t *buf;
+    size_t size, end = 0;
+    rc = read_whole(m, fd, &buf, &size, err);
+    if (rc != LS_OK) return rc;
+    rc = replay(m, buf, size, &end, err);
     free(buf);
     if (rc != LS_OK) return rc;
     m->replayed_bytes = end;
-    if (end < (size_t)size) {
-        m->torn_bytes = (uint64_t)size - end;
+    if (end < size) {
+        m->torn_bytes = (uint64_t)(size - end);
         rc = io->vt->ftruncate(io, fd, (off_t)end);
         if (rc == 0) rc = io->vt->fsync(io, fd);
         if (rc < 0) return ls_err_set_at(err, LS_E_IO, -rc, m->path, end, "cannot cut the torn end of the manifest");
@@ -503,27 +519,11 @@ int ls_manifest_open(ls_manifest *m, int create, ls_error *err) {
  * otherwise ignored.
  */
 int ls_manifest_replay_readonly(ls_manifest *m, const ls_mf_readonly_hooks *hooks, ls_error *err) {
-    ls_io *io = m->io;
-    int fd = io->vt->open(io, m->path, O_RDONLY, 0);
-    if (fd < 0) return ls_err_set(err, fd == -ENOENT ? LS_E_CORRUPT : LS_E_IO, -fd, m->path, "cannot open the manifest");
-    int64_t size = io->vt->file_size(io, fd);
-    if (size < 0) {
-        io->vt->close(io, fd);
-        return ls_err_set(err, LS_E_IO, (int)-size, m->path, "cannot stat the manifest");
-    }
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) {
-        io->vt->close(io, fd);
-        return ls_err_set(err, LS_E_NOMEM, ENOMEM, m->path, "out of memory");
-    }
-    ssize_t got = ls_io_read_full(io, fd, buf, (size_t)size, 0);
-    int crc = io->vt->close(io, fd);
-    if (got != size || crc < 0) {
-        free(buf);
-        int e = got < 0 ? (int)-got : crc < 0 ? -crc : EIO;
-        return ls_err_set(err, LS_E_IO, e, m->path, "cannot read the manifest");
-    }
-    size_t off = 0, n = (size_t)size;
+    uint8_t *buf;
+    size_t n;
+    int rc = read_whole_read_only(m, LS_E_CORRUPT, &buf, &n, err);
+    if (rc != LS_OK) return rc;
+    size_t off = 0;
     int first = 1;
     char what[200];
     while (off < n) {
