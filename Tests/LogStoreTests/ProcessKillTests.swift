@@ -1,5 +1,6 @@
 import CLogStore
 import Foundation
+import LogStore
 import Testing
 
 /// The process-kill test: `logstore stress` runs as a child process on one store and is
@@ -272,5 +273,57 @@ struct ProcessKillTests {
         damaged[1] = damaged[1].replacingOccurrences(of: "BASE", with: "BASF")
         let damagedRun = try await check(damaged.map { $0 + "\n" }.joined())
         #expect(damagedRun.status == 2, "\(damagedRun.output)")
+    }
+
+    @Test("check accepts an in-flight batch whose key an acknowledged delete, issued after it, removed; and refuses one that survived in part")
+    func checkInFlightBatchThenAcknowledgedDelete() async throws {
+        // The state a kill once left (5d5ee43): batch {put a, put b} durable but killed before its
+        // ACK line, then b deleted by a delete that was acknowledged. b is absent because of the
+        // delete, not because the batch survived in part.
+        let dir = TemporaryDirectory("logstore-check-batch")
+        let store = dir.path + "/store", acks = dir.path + "/acks.txt"
+        let exit = try await Self.run(
+            ["stress", store, "--duration", "0.2", "--seed", "11", "--groups", "1", "--tasks", "2", "--segment-size", "256K"],
+            stdout: acks, stderr: dir.path + "/stress.err", kill: .never)
+        try #require(exit.status == 0, "\((try? String(contentsOfFile: dir.path + "/stress.err", encoding: .utf8)) ?? "")")
+        var lines = try String(contentsOfFile: acks, encoding: .utf8).split(separator: "\n").map { String($0) + "\n" }
+        lines.removeLast()  // as if killed: the END line never came
+
+        let namespace = try Namespace("stress-0")
+        let keyA = bytes("late-a"), keyB = bytes("late-b")
+        let valueA = bytes("value of late-a"), valueB = bytes("value of late-b")
+        let opened = try Store.open(at: store, configuration: smallStore())
+        var batch = WriteBatch()
+        batch.put(valueA, for: keyA, in: namespace)
+        batch.put(valueB, for: keyB, in: namespace)
+        let batchVersion = try await opened.write(batch)[0].lsn
+        var deletion = WriteBatch()
+        deletion.delete(keyB, in: namespace)
+        let deleteVersion = try await opened.write(deletion)[0].lsn
+        try opened.close()
+        #expect(deleteVersion == batchVersion + 2)
+
+        func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        func item(_ key: [UInt8], _ value: [UInt8]) -> String { "put:stress-0:\(hex(key)):\(value.count):\(Self.crcHex(value))" }
+        let tryBatch = Self.frame("TRY 99.1 kv batch 2 \(item(keyA, valueA)) \(item(keyB, valueB))")
+        let tryDelete = Self.frame("TRY 99.2 kv del stress-0 \(hex(keyB))")
+
+        func check(_ extra: String) async throws -> (status: Int32, output: String) {
+            let path = dir.path + "/variant.txt"
+            try (lines.joined() + extra).write(toFile: path, atomically: true, encoding: .utf8)
+            let exit = try await Self.run(
+                ["check", store, "--segment-size", "256K", "--acks", path], stdout: dir.path + "/check.out",
+                stderr: dir.path + "/check.err", kill: .never)
+            let output = try String(contentsOfFile: dir.path + "/check.out", encoding: .utf8)
+            return (exit.status, output + (try String(contentsOfFile: dir.path + "/check.err", encoding: .utf8)))
+        }
+        let acknowledged = try await check(tryBatch + tryDelete + Self.frame("ACK 99.2 kv del stress-0 \(hex(keyB)) = \(deleteVersion)"))
+        #expect(acknowledged.status == 0, "\(acknowledged.output)")
+        let inFlight = try await check(tryBatch + tryDelete)
+        #expect(inFlight.status == 0, "\(inFlight.output)")
+        // No delete of b anywhere: b's absence contradicts the batch's surviving put of a.
+        let partial = try await check(tryBatch)
+        #expect(partial.status == 1, "\(partial.output)")
+        #expect(partial.output.contains("in-flight batch op 99.1 survived in part"), "\(partial.output)")
     }
 }
