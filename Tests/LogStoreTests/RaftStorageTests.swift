@@ -597,6 +597,40 @@ struct RaftSetup: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// The completing thread resumes a DiskFirst writer before it has applied the write, holding
+    /// the group's lock (RaftLog.applyDurable): nothing may read the group between the two.
+    @Test("a write is applied when it returns: its entries, last index and hard state are read at once, by concurrent writers",
+          arguments: RaftMode.allCases)
+    func appliedWhenReturned(mode: RaftMode) async throws {
+        let t = try RaftTestStore(mode)
+        let raft = t.raft
+        let groups = 8
+        let appends = 150
+        try await withThrowingTaskGroup(of: Void.self) { taskGroup in
+            for g in 1...groups {
+                taskGroup.addTask {
+                    let group = RaftGroupID(UInt64(g))
+                    for i in 1...UInt64(appends) {
+                        let first = (i - 1) * 2 + 1
+                        let entries = raftEntries(from: first, terms: [i, i])
+                        let hardState = RaftHardState(term: i, vote: 1, commit: first)
+                        try await raft.append(group, entries, hardState: hardState)
+                        #expect(raft.lastIndex(group) == first + 1, "\(mode) group \(g) append \(i)")
+                        #expect(raft.hardState(group) == hardState, "\(mode) group \(g) append \(i)")
+                        #expect(try raft.term(group, first + 1) == i, "\(mode) group \(g) append \(i)")
+                        #expect(try raft.entry(group, first + 1) == entries[1], "\(mode) group \(g) append \(i)")
+                        if i % 50 == 0 {  // and a hard state alone
+                            let alone = RaftHardState(term: i, vote: 2, commit: first + 1)
+                            try await raft.saveHardState(group, alone)
+                            #expect(raft.hardState(group) == alone, "\(mode) group \(g) after append \(i)")
+                        }
+                    }
+                }
+            }
+            try await taskGroup.waitForAll()
+        }
+    }
+
     // MARK: - groups
 
     @Test("the entry cache never returns a removed group's payload for the recreated group's same index and term")

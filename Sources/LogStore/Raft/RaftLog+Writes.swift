@@ -223,10 +223,20 @@ extension RaftLog {
     }
 
     /// A DiskFirst write of `group` is durable: applies it, with where each record landed, to the
-    /// group's state (completing thread, LSN order).
+    /// group's state (completing thread, LSN order), and calls `acknowledge` (which resumes the
+    /// writer).
+    ///
+    /// For appends and hard states, `acknowledge` runs first, with the group's lock already held
+    /// for the update: the writer's task takes tens of microseconds to be scheduled, and now
+    /// overlaps the update instead of following it. Nothing can observe the write before it is
+    /// applied: every read of the group's state (the writer's next write included) takes that
+    /// lock. Writes that discard entries or remove the group also change the entry cache and the
+    /// group table after the lock; they acknowledge last.
     fileprivate func applyDurable(
-        _ group: RaftGroup, _ mutations: [RaftMutation], batch: RaftRecordBatch, result: borrowing ls_append_result
+        _ group: RaftGroup, _ mutations: [RaftMutation], batch: RaftRecordBatch, result: borrowing ls_append_result,
+        acknowledge: () -> Void
     ) {
+        let acknowledgeFirst = !mutations.contains { $0.discardsEntries || $0.isRemoveGroup }
         var locations: [RecordLocation] = []
         locations.reserveCapacity(batch.count)
         var offset = result.offset
@@ -237,6 +247,7 @@ extension RaftLog {
             if !inContainer { offset += batch.encodedSize(of: i) }
         }
         let retained = group.lock.withWriteLock { () -> Range<UInt64> in
+            if acknowledgeFirst { acknowledge() }
             group.state.apply(mutations, locations: locations[...], keepPayloads: false)
             if case .removeGroup = mutations.last { group.removed = true }
             return group.state.firstIndex..<group.state.lastIndex &+ 1
@@ -248,6 +259,7 @@ extension RaftLog {
             // Only memory: a lookup names the term the state lists, so nothing stale is served.
             cache.retain(group.generation, retained)
         }
+        if !acknowledgeFirst { acknowledge() }
     }
 
     // MARK: - validation
@@ -319,8 +331,7 @@ private final class DiskFirstWaiter: AppendWaiter {
 
     override func complete(_ result: borrowing ls_append_result, directory: String) {
         if result.status == 0 {
-            raft.applyDurable(group, mutations, batch: batch, result: result)
-            continuation.resume(returning: .success(()))
+            raft.applyDurable(group, mutations, batch: batch, result: result) { continuation.resume(returning: .success(())) }
         } else {
             continuation.resume(returning: .failure(StoreError(LogError(completion: result, directory: directory))))
         }

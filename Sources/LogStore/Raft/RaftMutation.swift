@@ -48,6 +48,11 @@ enum RaftMutation: Sendable {
         return 1
     }
 
+    /// Whether this change removes the group.
+    var isRemoveGroup: Bool {
+        if case .removeGroup = self { true } else { false }
+    }
+
     /// Whether this change may discard entries without appending (compaction, a suffix
     /// truncation, a snapshot that replaces the log); the entry cache then drops them too.
     var discardsEntries: Bool {
