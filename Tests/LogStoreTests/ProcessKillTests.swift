@@ -162,6 +162,33 @@ struct ProcessKillTests {
         }
     }
 
+    /// Runs `logstore stress` with `arguments` on a new store in `dir` (256 KiB segments) and
+    /// returns its ACK lines, without newlines and without the END line, as if it was killed.
+    static func stressLines(_ dir: TemporaryDirectory, _ arguments: [String]) async throws -> [String] {
+        let acks = dir.path + "/acks.txt"
+        let exit = try await run(
+            ["stress", dir.path + "/store", "--segment-size", "256K"] + arguments, stdout: acks, stderr: dir.path + "/stress.err",
+            kill: .never)
+        try #require(exit.status == 0, "\((try? String(contentsOfFile: dir.path + "/stress.err", encoding: .utf8)) ?? "")")
+        var lines = try String(contentsOfFile: acks, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("START 1 ") == true)
+        #expect(lines.last?.hasPrefix("END ") == true)
+        lines.removeLast()
+        return lines
+    }
+
+    /// Runs `logstore check` on the store of `stressLines(dir, …)` with `content` as its one ACK
+    /// file: its exit status, and its standard output followed by its standard error.
+    static func check(_ dir: TemporaryDirectory, _ content: String) async throws -> (status: Int32, output: String) {
+        let path = dir.path + "/variant.txt"
+        try content.write(toFile: path, atomically: true, encoding: .utf8)
+        let exit = try await run(
+            ["check", dir.path + "/store", "--segment-size", "256K", "--acks", path], stdout: dir.path + "/check.out",
+            stderr: dir.path + "/check.err", kill: .never)
+        let output = try String(contentsOfFile: dir.path + "/check.out", encoding: .utf8)
+        return (exit.status, output + (try String(contentsOfFile: dir.path + "/check.err", encoding: .utf8)))
+    }
+
     /// An ACK stream line with its checksum (the C core's CRC32C, which must agree with the
     /// command-line tool's own).
     static func frame(_ text: String) -> String {
@@ -207,26 +234,8 @@ struct ProcessKillTests {
     @Test("check finds a lost acknowledged write, a wrong Raft hard state, a false durability claim and malformed lines; ignores a torn last line")
     func checkDetectsViolations() async throws {
         let dir = TemporaryDirectory("logstore-check")
-        let store = dir.path + "/store", acks = dir.path + "/acks.txt"
-        let exit = try await Self.run(
-            ["stress", store, "--duration", "0.3", "--seed", "7", "--groups", "2", "--tasks", "4", "--segment-size", "256K"],
-            stdout: acks, stderr: dir.path + "/stress.err", kill: .never)
-        try #require(exit.status == 0, "\((try? String(contentsOfFile: dir.path + "/stress.err", encoding: .utf8)) ?? "")")
-        let text = try String(contentsOfFile: acks, encoding: .utf8)
-        var lines = text.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasPrefix("START 1 ") == true)
-        #expect(lines.last?.hasPrefix("END ") == true)
-        lines.removeLast()  // as if killed: the END line never came
-
-        func check(_ content: String) async throws -> (status: Int32, output: String) {
-            let path = dir.path + "/variant.txt"
-            try content.write(toFile: path, atomically: true, encoding: .utf8)
-            let exit = try await Self.run(
-                ["check", store, "--segment-size", "256K", "--acks", path], stdout: dir.path + "/check.out",
-                stderr: dir.path + "/check.err", kill: .never)
-            let output = try String(contentsOfFile: dir.path + "/check.out", encoding: .utf8)
-            return (exit.status, output + (try String(contentsOfFile: dir.path + "/check.err", encoding: .utf8)))
-        }
+        let lines = try await Self.stressLines(dir, ["--duration", "0.3", "--seed", "7", "--groups", "2", "--tasks", "4"])
+        func check(_ content: String) async throws -> (status: Int32, output: String) { try await Self.check(dir, content) }
         let original = try await check(lines.map { $0 + "\n" }.joined())
         #expect(original.status == 0, "\(original.output)")
 
@@ -281,13 +290,9 @@ struct ProcessKillTests {
         // ACK line, then b deleted by a delete that was acknowledged. b is absent because of the
         // delete, not because the batch survived in part.
         let dir = TemporaryDirectory("logstore-check-batch")
-        let store = dir.path + "/store", acks = dir.path + "/acks.txt"
-        let exit = try await Self.run(
-            ["stress", store, "--duration", "0.2", "--seed", "11", "--groups", "1", "--tasks", "2", "--segment-size", "256K"],
-            stdout: acks, stderr: dir.path + "/stress.err", kill: .never)
-        try #require(exit.status == 0, "\((try? String(contentsOfFile: dir.path + "/stress.err", encoding: .utf8)) ?? "")")
-        var lines = try String(contentsOfFile: acks, encoding: .utf8).split(separator: "\n").map { String($0) + "\n" }
-        lines.removeLast()  // as if killed: the END line never came
+        let store = dir.path + "/store"
+        let lines = try await Self.stressLines(dir, ["--duration", "0.2", "--seed", "11", "--groups", "1", "--tasks", "2"])
+            .map { $0 + "\n" }
 
         let namespace = try Namespace("stress-0")
         let keyA = bytes("late-a"), keyB = bytes("late-b")
@@ -308,15 +313,7 @@ struct ProcessKillTests {
         let tryBatch = Self.frame("TRY 99.1 kv batch 2 \(item(keyA, valueA)) \(item(keyB, valueB))")
         let tryDelete = Self.frame("TRY 99.2 kv del stress-0 \(hex(keyB))")
 
-        func check(_ extra: String) async throws -> (status: Int32, output: String) {
-            let path = dir.path + "/variant.txt"
-            try (lines.joined() + extra).write(toFile: path, atomically: true, encoding: .utf8)
-            let exit = try await Self.run(
-                ["check", store, "--segment-size", "256K", "--acks", path], stdout: dir.path + "/check.out",
-                stderr: dir.path + "/check.err", kill: .never)
-            let output = try String(contentsOfFile: dir.path + "/check.out", encoding: .utf8)
-            return (exit.status, output + (try String(contentsOfFile: dir.path + "/check.err", encoding: .utf8)))
-        }
+        func check(_ extra: String) async throws -> (status: Int32, output: String) { try await Self.check(dir, lines.joined() + extra) }
         let acknowledged = try await check(tryBatch + tryDelete + Self.frame("ACK 99.2 kv del stress-0 \(hex(keyB)) = \(deleteVersion)"))
         #expect(acknowledged.status == 0, "\(acknowledged.output)")
         let inFlight = try await check(tryBatch + tryDelete)
