@@ -167,7 +167,7 @@ extension RaftLog {
                     }
                     let firstChanged = mutations.map(\.firstChangedIndex).min() ?? .max
                     group.state.apply(mutations, locations: nil, keepPayloads: true)
-                    if mutations.contains(where: { if case .removeGroup = $0 { true } else { false } }) {
+                    if mutations.contains(where: \.isRemoveGroup) {
                         group.removed = true
                     }
                     group.queued(.init(firstChanged: firstChanged, lastIndex: group.state.lastIndex, hardState: group.state.hardState))
@@ -236,7 +236,8 @@ extension RaftLog {
         _ group: RaftGroup, _ mutations: [RaftMutation], batch: RaftRecordBatch, result: borrowing ls_append_result,
         acknowledge: () -> Void
     ) {
-        let acknowledgeFirst = !mutations.contains { $0.discardsEntries || $0.isRemoveGroup }
+        let removesGroup = mutations.last?.isRemoveGroup == true
+        let acknowledgeFirst = !removesGroup && !mutations.contains(where: \.discardsEntries)
         var locations: [RecordLocation] = []
         locations.reserveCapacity(batch.count)
         var offset = result.offset
@@ -249,10 +250,10 @@ extension RaftLog {
         let retained = group.lock.withWriteLock { () -> Range<UInt64> in
             if acknowledgeFirst { acknowledge() }
             group.state.apply(mutations, locations: locations[...], keepPayloads: false)
-            if case .removeGroup = mutations.last { group.removed = true }
+            if removesGroup { group.removed = true }
             return group.state.firstIndex..<group.state.lastIndex &+ 1
         }
-        if case .removeGroup = mutations.last {
+        if removesGroup {
             forget(group)
             cache.removeGroup(group.generation)
         } else if mutations.contains(where: \.discardsEntries) {
