@@ -290,10 +290,11 @@ public final class Store: @unchecked Sendable {  // safe: each mutable part has 
         writes.forEachWrite { _, write in index.prefetchSlot(write.id, write.key) }
         // A large write is framed, checksummed (and compressed) before the write lock, which
         // every writer of the store takes: done under it, that work, which grows with the value
-        // (a megabyte takes a few hundred microseconds), holds up all the others. A small one is encoded under it, in the one call that queues it: encoding
-        // apart takes a second pass through the log's lock and an allocation, for a few hundred
-        // nanoseconds of encoding, and measured slower for 128-byte puts on tmpfs (medians of
-        // three interleaved runs: 444k against 505k puts/s).
+        // (a megabyte takes a few hundred microseconds), holds up all the others. A small one is
+        // encoded under it, in the one call that queues it: encoding apart takes a second pass
+        // through the log's lock and an allocation, for a few hundred nanoseconds of encoding, and
+        // measured slower for 128-byte puts on tmpfs (medians of three interleaved runs: 444k
+        // against 505k puts/s).
         var payloadBytes = 0
         writes.forEachWrite { _, write in payloadBytes += write.recordKeyLength + (write.value?.count ?? 0) }
         var encoded: EncodedAppend? = nil
