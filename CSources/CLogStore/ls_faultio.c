@@ -176,6 +176,7 @@ struct ls_faultio {
     int apply_result;
     int error; /* a bookkeeping failure (out of memory), reported by apply_crash */
     int fallocate_errno; /* when non-zero, every fallocate fails with it (ls_faultio_set_fallocate_error) */
+    int release_cache_errno; /* likewise for release_cache (ls_faultio_set_release_cache_error) */
     lsf_plans by_call, by_durable;
     lsf_node **nodes; /* in creation order: apply_crash walks them in this order */
     size_t n_nodes, cap_nodes;
@@ -1114,6 +1115,18 @@ static int lsf_unmap(ls_io *io, void *addr, size_t len) {
     return f->inner->vt->unmap(f->inner, addr, len);
 }
 
+/* Advice that changes no byte, so there is nothing to remember for a crash. */
+static int lsf_release_cache(ls_io *io, int fd) {
+    ls_faultio *f = lsf_of(io);
+    lsf_call c = lsf_begin(f, LSF_OP_OTHER);
+    if (c.err) return c.err;
+    lsf_lock(f);
+    int e = f->release_cache_errno;
+    lsf_unlock(f);
+    if (e) return -e;
+    return f->inner->vt->release_cache(f->inner, fd);
+}
+
 static const ls_io_vtable lsf_vtable = {
     .open = lsf_open,
     .close = lsf_close,
@@ -1131,6 +1144,7 @@ static const ls_io_vtable lsf_vtable = {
     .write_durable = lsf_write_durable,
     .map_read = lsf_map_read,
     .unmap = lsf_unmap,
+    .release_cache = lsf_release_cache,
     .destroy = lsf_destroy,
 };
 
@@ -1356,6 +1370,12 @@ void ls_faultio_plan_random_crash(ls_faultio *f, uint64_t lo, uint64_t hi) {
 void ls_faultio_set_fallocate_error(ls_faultio *f, int err) {
     lsf_lock(f);
     f->fallocate_errno = err;
+    lsf_unlock(f);
+}
+
+void ls_faultio_set_release_cache_error(ls_faultio *f, int err) {
+    lsf_lock(f);
+    f->release_cache_errno = err;
     lsf_unlock(f);
 }
 

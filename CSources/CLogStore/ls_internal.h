@@ -210,6 +210,19 @@ typedef struct ls_pending_seal {
     uint64_t seq, last_lsn, end;
 } ls_pending_seal;
 
+/* The sealed segments this log wrote whose cached pages it has not released yet, oldest first
+ * (ls_sealed_cache.c). */
+typedef struct ls_sealed_cache {
+    uint64_t *seqs, *bytes; /* a ring of `cap` entries; `count` from `head` */
+    size_t head, count, cap;
+    uint64_t total; /* the sum of `bytes` */
+} ls_sealed_cache;
+
+/* Notes a sealed segment of `bytes` bytes and releases the cached pages of the oldest ones while
+ * the noted bytes exceed cfg.sealed_cache_bytes. Preparer thread only (or close, once it stopped). */
+void ls_sealed_cache_note(ls_log *log, uint64_t seq, uint64_t bytes);
+void ls_sealed_cache_free(ls_sealed_cache *c);
+
 /* Where a batch's frame body went: its ops' records follow one another from body_off on. */
 typedef struct ls_batch_place {
     uint64_t first_lsn, seq, body_off;
@@ -293,6 +306,7 @@ struct ls_log {
     _Atomic int prep_stop; /* also read, without prep_mu, between zero-fill chunks */
     _Atomic int prep_wanted; /* the first append asked for the next segment (ls_log_append) */
     uint64_t prep_seen_bytes, prep_seen_syncs; /* st_bytes and st_syncs at the last preparation */
+    ls_sealed_cache sealed_cache; /* sealed segments whose pages are still cached (preparer only) */
 
     /* ---- the completer (ls_completer.c): guarded by done_mu ---- */
     pthread_mutex_t done_mu;
@@ -319,7 +333,7 @@ struct ls_log {
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
         st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches,
-        st_idle_spins, st_zero_fill_skips;
+        st_idle_spins, st_zero_fill_skips, st_cache_releases, st_cache_release_failures;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */

@@ -318,14 +318,21 @@ static int px_unmap(ls_io *io, void *addr, size_t len) {
     return munmap(addr, len) < 0 ? -errno : 0;
 }
 
+static int px_release_cache(ls_io *io, int fd) {
+    (void)io;
+    return -posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* it returns the error number, not -1 */
+}
+
 static const ls_io_vtable ls_posix_pwritev_vtable = {
     px_open, px_close, px_pread, px_pwrite, px_fsync, px_fdatasync, px_fallocate, px_ftruncate,
-    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_pwritev, px_map_read, px_unmap, px_destroy,
+    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_pwritev, px_map_read, px_unmap,
+    px_release_cache, px_destroy,
 };
 
 static const ls_io_vtable ls_posix_uring_vtable = {
     px_open, px_close, px_pread, px_pwrite, px_fsync, px_fdatasync, px_fallocate, px_ftruncate,
-    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_uring, px_map_read, px_unmap, px_destroy,
+    px_file_size, px_rename, px_unlink, px_mkdir, px_fsync_dir, px_write_durable_uring, px_map_read, px_unmap,
+    px_release_cache, px_destroy,
 };
 
 /* Sets up a ring and proves it works with one no-op round trip. */

@@ -43,6 +43,7 @@ void ls_log_config_init(ls_log_config *cfg) {
     cfg->uring_mode = LS_URING_LINKED_FDATASYNC;
     cfg->recovery_mode = LS_RECOVERY_STRICT;
     cfg->manifest_max_bytes = LS_DEFAULT_MANIFEST_MAX_BYTES;
+    cfg->sealed_cache_bytes = LS_DEFAULT_SEALED_CACHE_BYTES;
 }
 
 /* Grows the segment array; seg_mu held. */
@@ -118,6 +119,7 @@ static void log_free(ls_log *log) {
     pthread_cond_destroy(&log->done_room_cv);
     free(log->segs);
     free(log->batch_buf);
+    ls_sealed_cache_free(&log->sealed_cache);
     free(log);
 }
 
@@ -405,6 +407,8 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->pipelined_batches = LS_LOAD(st_pipelined_batches);
     s->idle_spins = LS_LOAD(st_idle_spins);
     s->zero_fill_skips = LS_LOAD(st_zero_fill_skips);
+    s->cache_releases = LS_LOAD(st_cache_releases);
+    s->cache_release_failures = LS_LOAD(st_cache_release_failures);
     s->durable_lsn = ls_log_durable_lsn(log);
     s->backend = log->io->backend;
 #undef LS_LOAD
@@ -418,10 +422,10 @@ int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err) {
         return LS_OK;
     }
     ls_writer_stop(log);
-    if (final_stats) ls_log_stats_get(log, final_stats);
     int rc = LS_OK;
     /* A seal the preparer had no time to record (harmless if lost: the file has the seal). */
     if (!log->failed) rc = ls_writer_record_seal(log, err);
+    if (final_stats) ls_log_stats_get(log, final_stats); /* with that seal's cache release */
     if (log->active_fd >= 0) {
         int crc = log->io->vt->close(log->io, log->active_fd);
         log->active_fd = -1;

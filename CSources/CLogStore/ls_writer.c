@@ -242,6 +242,9 @@ int ls_writer_record_seal(ls_log *log, ls_error *err) {
     log->pending_seal.pending = 0;
     pthread_mutex_unlock(&log->prep_mu);
     if (!ps.pending) return LS_OK;
+    /* Its data and seal are durable, so its pages are clean: release them now (past the
+     * budget), and the next segment's zero-fill reuses them. */
+    ls_sealed_cache_note(log, ps.seq, ps.end + LS_SEAL_FRAME_SIZE);
     ls_mf_event ev = {.type = LS_MF_SEGMENT_SEAL, .a = ps.seq, .b = ps.last_lsn, .c = ps.end};
     return ls_manifest_append(&log->manifest, &ev, 1, err);
 }

@@ -60,6 +60,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.linger_max_us = configuration.lingerMaxMicroseconds
         config.spin_max_us = configuration.writerSpinMicroseconds
         config.no_prewrite = configuration.prewriteSegments ? 0 : 1
+        config.sealed_cache_bytes = configuration.sealedSegmentCacheBytes ?? .max  // LS_KEEP_SEALED_CACHE
         config.backend = configuration.cBackend
         config.uring_mode = configuration.cUringMode
         config.recovery_mode = configuration.cRecoveryMode
@@ -319,7 +320,8 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
                 gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, idleSpins: s.idle_spins,
-                zeroFillSkips: s.zero_fill_skips, durableLSN: s.durable_lsn,
+                zeroFillSkips: s.zero_fill_skips, cacheReleases: s.cache_releases,
+                cacheReleaseFailures: s.cache_release_failures, durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }
     }

@@ -66,6 +66,11 @@ public struct LogStatistics: Sendable, Equatable {
     /// Segments only preallocated, not zero-filled, because commits were large
     /// (``LogConfiguration/prewriteSegments``).
     public var zeroFillSkips: UInt64 = 0
+    /// Sealed segments whose cached pages were released (``LogConfiguration/sealedSegmentCacheBytes``).
+    public var cacheReleases: UInt64 = 0
+    /// Releases that failed: the segment could not be opened or the kernel refused the advice.
+    /// The data is untouched and the pages stay cached.
+    public var cacheReleaseFailures: UInt64 = 0
     /// The highest durable LSN.
     public var durableLSN: LSN
     /// The backend in use: "io_uring" or "pwritev".

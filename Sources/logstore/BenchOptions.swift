@@ -22,6 +22,9 @@ struct BenchOptions: ParsableArguments {
     @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
     var noPrewrite = false
 
+    @Option(name: .customLong("sealed-cache"), help: "Page cache left to the sealed segments before the oldest one's is released; K, M and G suffixes are binary, 'keep' never releases (default: \((LogConfiguration().sealedSegmentCacheBytes ?? 0) >> 20)M).")
+    var sealedCache: SealedCacheChoice?
+
     @Option(name: .customLong("segment-size"), help: "Bytes per segment file; K, M and G suffixes are binary (default: \(LogConfiguration().segmentSize >> 20)M).")
     var segmentSize: ByteCount?
 
@@ -63,6 +66,7 @@ struct BenchOptions: ParsableArguments {
         configuration.prewriteSegments = !noPrewrite
         configuration.pipelining = pipelining.pipelining
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
+        if let sealedCache { configuration.sealedSegmentCacheBytes = sealedCache.bytes }
         return BenchSettings(
             configuration: configuration, valueSize: valueSizeOption ?? defaultValueSize, ceilingSeconds: ceilingSeconds,
             parentDirectory: dir, keep: keep, json: json)
@@ -143,6 +147,22 @@ enum UringModeChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 /// A byte count on the command line: digits with an optional binary suffix K, M or G
 /// (`64M` is 64 MiB).
+/// `--sealed-cache`: a byte count, or `keep` for never releasing (`nil`).
+struct SealedCacheChoice: ExpressibleByArgument, Sendable {
+    /// ``LogConfiguration/sealedSegmentCacheBytes``.
+    let bytes: UInt64?
+
+    init?(argument: String) {
+        if argument == "keep" {
+            bytes = nil
+        } else if let count = ByteCount(argument: argument) {
+            bytes = count.bytes
+        } else {
+            return nil
+        }
+    }
+}
+
 struct ByteCount: ExpressibleByArgument, Sendable {
     /// The count in bytes.
     let bytes: UInt64

@@ -99,11 +99,13 @@ struct BenchReport: Sendable {
         object["rotations"] = .unsigned(statistics.rotations)
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
         object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
+        object["cache_releases"] = .unsigned(statistics.cacheReleases)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         object["ratio_to_ceiling"] = row.ratio.map { .number($0, decimals: 4) } ?? .null
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
+        object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)
         object["commit_max_ops"] = .integer(Int64(configuration.commitMaxOps))
@@ -119,6 +121,7 @@ struct BenchReport: Sendable {
             "spin \(configuration.writerSpinMicroseconds) µs",
             "prewrite \(configuration.prewriteSegments ? "on" : "off")",
             "segment \(Format.bytes(configuration.segmentSize))",
+            "sealed cache \(configuration.sealedSegmentCacheBytes.map { Format.bytes($0) } ?? "kept")",
             "commit max \(configuration.commitMaxOps) ops / \(Format.bytes(UInt64(configuration.commitMaxBytes)))",
         ].joined(separator: ", ")
     }

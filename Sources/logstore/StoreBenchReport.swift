@@ -49,6 +49,7 @@ struct StoreBenchReport: Sendable {
             object["rotations"] = .unsigned(statistics.rotations)
             object["rotation_waits"] = .unsigned(statistics.rotationWaits)
             object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
+            object["cache_releases"] = .unsigned(statistics.cacheReleases)
         }
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         if let run = result.throughput {
@@ -57,6 +58,7 @@ struct StoreBenchReport: Sendable {
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
+        object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)
         object["commit_max_ops"] = .integer(Int64(configuration.commitMaxOps))

@@ -812,6 +812,10 @@ nonisolated(unsafe) private let tracingVtable: UnsafeMutablePointer<ls_io_vtable
                 let i = TracingIO.of(io).innerIO
                 return i.pointee.vt.pointee.unmap(i, addr, len)
             },
+            release_cache: { io, fd in
+                let t = TracingIO.of(io), i = t.innerIO
+                return t.traced("release_cache", path: nil, fd: fd, { i.pointee.vt.pointee.release_cache(i, fd) }, code: { Int64($0) })
+            },
             destroy: { _ in
                 // The owner destroys the layers (TracingIO.destroy()).
             }))

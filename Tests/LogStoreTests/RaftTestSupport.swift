@@ -297,6 +297,10 @@ nonisolated(unsafe) private let heldSyncVtable: UnsafeMutablePointer<ls_io_vtabl
                 let i = HeldSyncIO.innerOf(io)
                 return i.pointee.vt.pointee.unmap(i, addr, len)
             },
+            release_cache: { io, fd in
+                let i = HeldSyncIO.innerOf(io)
+                return i.pointee.vt.pointee.release_cache(i, fd)
+            },
             destroy: { _ in
                 // The owner destroys the layers (HeldSyncIO.destroy()).
             }))

@@ -62,6 +62,9 @@ void ls_faultio_plan_random_crash(ls_faultio *f, uint64_t lo, uint64_t hi);
  * FUSE and NFS mounts, or ENOSPC as on a full disk) without reaching the file. */
 void ls_faultio_set_fallocate_error(ls_faultio *f, int err);
 
+/* Until called again with 0, every release_cache fails with -err without reaching the file. */
+void ls_faultio_set_release_cache_error(ls_faultio *f, int err);
+
 /* Crashes now (as if the next call had LS_FAULT_CRASH). */
 void ls_faultio_crash_now(ls_faultio *f);
 

@@ -76,6 +76,12 @@ typedef struct ls_io_vtable {
     void *(*map_read)(ls_io *io, int fd, size_t len, int *err);
     /* munmap(2) of a mapping made by map_read. */
     int (*unmap)(ls_io *io, void *addr, size_t len);
+    /*
+     * Advises that the cached pages of the whole file will not be needed again
+     * (posix_fadvise POSIX_FADV_DONTNEED): clean ones may be dropped at once. Advice only, it
+     * changes no byte of the file; an implementation without a page cache returns 0.
+     */
+    int (*release_cache)(ls_io *io, int fd);
     /* Releases the ls_io itself (not the files). */
     void (*destroy)(ls_io *io);
 } ls_io_vtable;

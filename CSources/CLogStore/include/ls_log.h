@@ -102,6 +102,11 @@ typedef enum ls_pipelining {
     LS_PIPELINE_ALWAYS = 2, /* every written batch goes to the completer thread (tests, benchmarks) */
 } ls_pipelining;
 
+/* ls_log_config.sealed_cache_bytes: never release the page cache of sealed segments. */
+#define LS_KEEP_SEALED_CACHE UINT64_MAX
+/* Its default: four segments of the default size. */
+#define LS_DEFAULT_SEALED_CACHE_BYTES (256ull << 20)
+
 typedef struct ls_log_config {
     const char *dir;             /* the store root (LOCK, manifest/, segments/, snapshots/, markers/;
                                     docs/FORMAT.md §1); created if missing */
@@ -121,6 +126,10 @@ typedef struct ls_log_config {
                                     overwriting written blocks makes each fdatasync cheaper. With 0,
                                     a segment is still only preallocated while commits are large
                                     (docs/FORMAT.md §6.1) */
+    uint64_t sealed_cache_bytes; /* page cache left to the sealed segments this log wrote: past it,
+                                    the oldest one's cached pages are released (POSIX_FADV_DONTNEED,
+                                    docs/FORMAT.md §6.3). LS_KEEP_SEALED_CACHE never releases;
+                                    default LS_DEFAULT_SEALED_CACHE_BYTES */
     ls_backend backend;
     ls_uring_mode uring_mode;
     ls_io *io;                   /* optional I/O seam (not owned); NULL = real I/O per `backend` */
@@ -275,6 +284,9 @@ typedef struct ls_log_stats {
     uint64_t idle_spins;       /* times the idle writer polled for the next append before sleeping */
     uint64_t zero_fill_skips;  /* segments prepared without zero-filling because commits were large
                                   (docs/FORMAT.md §6.1; never with no_prewrite, which skips them all) */
+    uint64_t cache_releases;   /* sealed segments whose cached pages were released (sealed_cache_bytes) */
+    uint64_t cache_release_failures; /* releases that failed (the file could not be opened or advised);
+                                        advice only: the data is untouched, the pages stay cached */
     ls_backend backend;
 } ls_log_stats;
 

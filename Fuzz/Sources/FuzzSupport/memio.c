@@ -255,6 +255,13 @@ static void v_destroy(ls_io *io) {
     free(m);
 }
 
+/* Memory files have no page cache to release. */
+static int v_release_cache(ls_io *io, int fd) {
+    (void)io;
+    (void)fd;
+    return 0;
+}
+
 static const ls_io_vtable memio_vt = {
     .open = v_open,
     .close = v_close,
@@ -272,6 +279,7 @@ static const ls_io_vtable memio_vt = {
     .write_durable = v_write_durable,
     .map_read = v_map_read,
     .unmap = v_unmap,
+    .release_cache = v_release_cache,
     .destroy = v_destroy,
 };
 
