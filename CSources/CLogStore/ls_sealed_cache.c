@@ -1,5 +1,5 @@
 /*
- * Releasing the page cache of sealed segments, off the append path (docs/FORMAT.md §6.3).
+ * Releasing the page cache of sealed segments, off the append path (docs/FORMAT.md §6.4).
  *
  * Every byte the writer appends, and every zero the preparer writes ahead of it, lands in a
  * page-cache page, and the kernel keeps those pages until memory runs short. So a log written

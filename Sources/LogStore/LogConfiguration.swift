@@ -70,7 +70,7 @@ public struct LogConfiguration: Sendable, Equatable {
     /// the writer waited for it at rotations. Releasing sealed segments keeps the log's pages in
     /// use instead of taking new ones. The data is untouched; reads of a released segment (Raft
     /// entry-cache misses, point reads of pages not mapped yet) go to the disk. Pages a point
-    /// read has mapped stay. ``LogStatistics/cacheReleases`` counts releases (docs/FORMAT.md §6.3).
+    /// read has mapped stay. ``LogStatistics/cacheReleases`` counts releases (docs/FORMAT.md §6.4).
     public var sealedSegmentCacheBytes: UInt64? = 256 << 20
     /// The durable-write backend. Default ``Backend/pwritev``: measured on this project's
     /// machines it is the faster one, because io_uring runs every fsync on a kernel worker

@@ -5,7 +5,7 @@ import Testing
 @testable import LogStore
 
 /// The preparer releases the page cache of sealed segments past
-/// ``LogConfiguration/sealedSegmentCacheBytes`` (C `ls_sealed_cache.c`, docs/FORMAT.md §6.3):
+/// ``LogConfiguration/sealedSegmentCacheBytes`` (C `ls_sealed_cache.c`, docs/FORMAT.md §6.4):
 /// the oldest first, never a byte of data, and a failed release only counts.
 @Suite("Sealed segment cache release")
 struct SealedCacheReleaseTests {

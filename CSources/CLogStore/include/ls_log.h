@@ -128,7 +128,7 @@ typedef struct ls_log_config {
                                     (docs/FORMAT.md §6.1) */
     uint64_t sealed_cache_bytes; /* page cache left to the sealed segments this log wrote: past it,
                                     the oldest one's cached pages are released (POSIX_FADV_DONTNEED,
-                                    docs/FORMAT.md §6.3). LS_KEEP_SEALED_CACHE never releases;
+                                    docs/FORMAT.md §6.4). LS_KEEP_SEALED_CACHE never releases;
                                     default LS_DEFAULT_SEALED_CACHE_BYTES */
     ls_backend backend;
     ls_uring_mode uring_mode;
