@@ -58,58 +58,53 @@ struct SealedCacheReleaseTests {
         return try residentPages(path) == 0
     }
 
+    /// Opens a log with `budget`, fills it until `rotations` segments are sealed and closes it.
+    static func writeAndClose(budget: UInt64?, rotations: UInt64) async throws
+        -> (dir: TemporaryDirectory, statistics: LogStatistics, values: [[UInt8]])
+    {
+        let dir = TemporaryDirectory()
+        var configuration = smallSegments(.pwritev, segmentSize: segmentSize)
+        configuration.sealedSegmentCacheBytes = budget
+        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
+        let values = try await fill(log, rotations: rotations)
+        try log.close()
+        #expect(log.statistics.cacheReleaseFailures == 0)
+        return (dir, log.statistics, values)
+    }
+
+    /// Checks that the oldest `count` segment files have no page cached, where the file system
+    /// drops released pages at all. Sealed segments come first; after them the active one and the
+    /// one prepared next.
+    static func expectOldestReleased(_ count: UInt64, in dir: TemporaryDirectory) throws {
+        let files = segmentFiles(dir.logPath)
+        #expect(files.count > Int(count), "\(files)")
+        guard try releasesPages(in: dir.path) else { return }
+        for released in files.prefix(Int(count)) {
+            #expect(try residentPages(released) == 0, "\(released) is still cached")
+        }
+    }
+
     @Test("with no budget every sealed segment is released, its pages leave the cache and its data stays")
     func releaseEverySealedSegment() async throws {
-        let dir = TemporaryDirectory()
-        var configuration = smallSegments(.pwritev, segmentSize: Self.segmentSize)
-        configuration.sealedSegmentCacheBytes = 0
-        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let values = try await Self.fill(log, rotations: 4)
-        try log.close()
-        let statistics = log.statistics
+        let (dir, statistics, values) = try await Self.writeAndClose(budget: 0, rotations: 4)
         #expect(statistics.cacheReleases == statistics.rotations, "\(statistics)")
-        #expect(statistics.cacheReleaseFailures == 0)
-        // The sealed segments come first; after them the active one and the one prepared next.
-        let files = segmentFiles(dir.logPath)
-        #expect(files.count >= Int(statistics.rotations) + 1, "\(files)")
-        if try Self.releasesPages(in: dir.path) {
-            for sealed in files.prefix(Int(statistics.rotations)) {
-                #expect(try Self.residentPages(sealed) == 0, "\(sealed) is still cached")
-            }
-        }
+        try Self.expectOldestReleased(statistics.rotations, in: dir)
         try Self.expectIntact(dir.logPath, values)
     }
 
     @Test("a budget of two segments keeps the newest two and releases the rest, oldest first")
     func budgetKeepsTheNewest() async throws {
-        let dir = TemporaryDirectory()
-        var configuration = smallSegments(.pwritev, segmentSize: Self.segmentSize)
-        configuration.sealedSegmentCacheBytes = 2 * Self.segmentSize
-        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let values = try await Self.fill(log, rotations: 6)
-        try log.close()
-        let statistics = log.statistics
+        let (dir, statistics, values) = try await Self.writeAndClose(budget: 2 * Self.segmentSize, rotations: 6)
         // Each sealed segment is nearly full (more than a third of the budget), so two fit and three do not.
         #expect(statistics.cacheReleases == statistics.rotations - 2, "\(statistics)")
-        let files = segmentFiles(dir.logPath)
-        if try Self.releasesPages(in: dir.path) {
-            for released in files.prefix(Int(statistics.cacheReleases)) {
-                #expect(try Self.residentPages(released) == 0, "\(released) is still cached")
-            }
-        }
+        try Self.expectOldestReleased(statistics.cacheReleases, in: dir)
         try Self.expectIntact(dir.logPath, values)
     }
 
     @Test("without a budget (nil) nothing is released")
     func keepEverything() async throws {
-        let dir = TemporaryDirectory()
-        var configuration = smallSegments(.pwritev, segmentSize: Self.segmentSize)
-        configuration.sealedSegmentCacheBytes = nil
-        let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let values = try await Self.fill(log, rotations: 3)
-        try log.close()
-        #expect(log.statistics.cacheReleases == 0)
-        #expect(log.statistics.cacheReleaseFailures == 0)
+        let (dir, statistics, values) = try await Self.writeAndClose(budget: nil, rotations: 3)
+        #expect(statistics.cacheReleases == 0)
         try Self.expectIntact(dir.logPath, values)
     }
 
