@@ -177,6 +177,7 @@ struct ls_faultio {
     int error; /* a bookkeeping failure (out of memory), reported by apply_crash */
     int fallocate_errno; /* when non-zero, every fallocate fails with it (ls_faultio_set_fallocate_error) */
     int release_cache_errno; /* likewise for release_cache (ls_faultio_set_release_cache_error) */
+    int direct_open_errno;   /* likewise for opens with O_DIRECT (ls_faultio_set_direct_open_error) */
     lsf_plans by_call, by_durable;
     lsf_node **nodes; /* in creation order: apply_crash walks them in this order */
     size_t n_nodes, cap_nodes;
@@ -811,6 +812,10 @@ static int lsf_open(ls_io *io, const char *path, int flags, mode_t mode) {
     ls_faultio *f = lsf_of(io);
     lsf_call c = lsf_begin(f, LSF_OP_OTHER);
     if (c.err) return c.err;
+    lsf_lock(f);
+    int direct_errno = (flags & O_DIRECT) ? f->direct_open_errno : 0;
+    lsf_unlock(f);
+    if (direct_errno) return -direct_errno;
     char *norm = lsf_path_normalize(path);
     if (!norm) return -ENOMEM;
     lsf_lock(f);
@@ -1376,6 +1381,12 @@ void ls_faultio_set_fallocate_error(ls_faultio *f, int err) {
 void ls_faultio_set_release_cache_error(ls_faultio *f, int err) {
     lsf_lock(f);
     f->release_cache_errno = err;
+    lsf_unlock(f);
+}
+
+void ls_faultio_set_direct_open_error(ls_faultio *f, int err) {
+    lsf_lock(f);
+    f->direct_open_errno = err;
     lsf_unlock(f);
 }
 

@@ -8,14 +8,27 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "ls_log.h"
 #include "ls_spin_policy.h"
 
 #define LS_PATH_MAX 512
-/* Bytes zero-filled per write while preparing a segment: large enough to stream,
- * small enough not to hold the disk away from the writer's fdatasync for long. */
+
+/* The page size. Durable writes end on a page boundary (write_batch) and direct zero-fills align
+ * to it (ls_segment.c): it is a multiple of every file system's direct-I/O alignment. */
+static inline size_t ls_page_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+/* Bytes zero-filled per write while preparing a segment through the page cache: large enough
+ * to stream (the kernel writes them back at the fsync). */
 #define LS_PREWRITE_CHUNK (1u << 20)
+/* Bytes zero-filled per direct write (O_DIRECT): each reaches the disk before the next, and a
+ * durable write of the writer queued behind one waits for at most this much. Smaller pieces cost
+ * the preparer more requests; larger ones lengthen that wait (docs/FORMAT.md §10 note 9). A
+ * multiple of every page size. */
+#define LS_DIRECT_ZERO_CHUNK (256u << 10)
 /* Bytes every segment keeps free for its seal frame. */
 #define LS_SEAL_FRAME_SIZE (LS_FRAME_HEADER_SIZE + LS_SEAL_BODY_SIZE)
 
@@ -323,6 +336,7 @@ struct ls_log {
     /* ---- writer-thread state ---- */
     uint8_t *batch_buf;
     size_t batch_cap;
+    size_t page_size; /* durable writes end on a multiple of it (write_batch); set at open */
     uint32_t expected_ops; /* appends the writer expects to gather for the next batch */
     ls_spin_policy idle_spin; /* whether the idle writer polls before it sleeps */
     int pipelined;         /* batches are completed by the completer while the next one syncs */
@@ -333,7 +347,7 @@ struct ls_log {
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
         st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches,
-        st_idle_spins, st_zero_fill_skips, st_cache_releases, st_cache_release_failures;
+        st_idle_spins, st_zero_fill_skips, st_direct_zero_fills, st_cache_releases, st_cache_release_failures;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */

@@ -146,6 +146,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
         return ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
     }
     log->cfg = *cfg;
+    log->page_size = ls_page_size();
     uint64_t body_cap = ls_max_frame_body(cfg->segment_size);
     if (log->cfg.commit_max_bytes > body_cap) log->cfg.commit_max_bytes = body_cap;
     snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
@@ -407,6 +408,7 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->pipelined_batches = LS_LOAD(st_pipelined_batches);
     s->idle_spins = LS_LOAD(st_idle_spins);
     s->zero_fill_skips = LS_LOAD(st_zero_fill_skips);
+    s->direct_zero_fills = LS_LOAD(st_direct_zero_fills);
     s->cache_releases = LS_LOAD(st_cache_releases);
     s->cache_release_failures = LS_LOAD(st_cache_release_failures);
     s->durable_lsn = ls_log_durable_lsn(log);

@@ -54,22 +54,60 @@ int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq) 
     return parse_hex16(name + prefix, writer_id) && parse_hex16(name + prefix + 17, seq);
 }
 
-/* Writes zeros over [0, size) so later writes overwrite allocated, written blocks. Gives up
- * with -ECANCELED when the log is closing, so close does not wait for a whole segment. */
-static int zero_fill(ls_log *log, ls_io *io, int fd, uint64_t size) {
-    uint8_t *zeros = calloc(1, LS_PREWRITE_CHUNK);
-    if (!zeros) return -ENOMEM;
-    int rc = 0;
-    for (uint64_t off = 0; off < size && rc == 0; off += LS_PREWRITE_CHUNK) {
-        if (atomic_load_explicit(&log->prep_stop, memory_order_relaxed)) {
-            rc = -ECANCELED;
-            break;
-        }
-        uint64_t n = size - off < LS_PREWRITE_CHUNK ? size - off : LS_PREWRITE_CHUNK;
-        rc = ls_io_write_full(io, fd, zeros, (size_t)n, (off_t)off);
+/* Writes the `chunk` zeros at `zeros` over [from, to) of fd, one chunk per write. Gives up with
+ * -ECANCELED when the log is closing, so close does not wait for a whole segment. */
+static int write_zeros(ls_log *log, ls_io *io, int fd, const void *zeros, size_t chunk, uint64_t from, uint64_t to) {
+    for (uint64_t off = from; off < to; off += chunk) {
+        if (atomic_load_explicit(&log->prep_stop, memory_order_relaxed)) return -ECANCELED;
+        uint64_t n = to - off < chunk ? to - off : chunk;
+        int rc = ls_io_write_full(io, fd, zeros, (size_t)n, (off_t)off);
+        if (rc < 0) return rc;
     }
-    free(zeros);
-    return rc;
+    return 0;
+}
+
+/* Zero-fills [0, end) of the file at `path` (end a multiple of the page size) through a second
+ * descriptor opened with O_DIRECT. Returns 1 when done, 0 when the file system does not do
+ * direct I/O (open answers EINVAL, as tmpfs does), -errno on failure. */
+static int zero_fill_direct(ls_log *log, ls_io *io, const char *path, uint64_t end) {
+    int fd = io->vt->open(io, path, O_WRONLY | O_DIRECT, 0);
+    if (fd == -EINVAL) return 0;
+    if (fd < 0) return fd;
+    void *zeros = NULL;
+    int rc = -posix_memalign(&zeros, log->page_size, LS_DIRECT_ZERO_CHUNK);
+    if (rc == 0) {
+        memset(zeros, 0, LS_DIRECT_ZERO_CHUNK);
+        rc = write_zeros(log, io, fd, zeros, LS_DIRECT_ZERO_CHUNK, 0, end);
+        free(zeros);
+    }
+    int closed = io->vt->close(io, fd);
+    if (rc == 0) rc = closed;
+    return rc < 0 ? rc : 1;
+}
+
+/*
+ * Writes zeros over [0, size) so later writes overwrite allocated, written blocks.
+ *
+ * The page-aligned part goes through direct I/O where the file system takes it: the zeros then
+ * never enter the page cache, and they reach the disk a chunk at a time, between the writer's
+ * syncs. Through the cache, the fsync that follows sent the whole segment at once, and a writer's
+ * fdatasync queued behind it waited tens of milliseconds (docs/FORMAT.md §10 note 9). The rest,
+ * and everything where direct I/O is refused, goes through `fd` and the cache.
+ */
+static int zero_fill(ls_log *log, ls_io *io, int fd, const char *path, uint64_t size) {
+    uint64_t direct_end = size - size % log->page_size;
+    int direct = direct_end > 0 ? zero_fill_direct(log, io, path, direct_end) : 0;
+    if (direct < 0) return direct;
+    uint64_t from = direct ? direct_end : 0;
+    if (from < size) {
+        uint8_t *zeros = calloc(1, LS_PREWRITE_CHUNK);
+        if (!zeros) return -ENOMEM;
+        int rc = write_zeros(log, io, fd, zeros, LS_PREWRITE_CHUNK, from, size);
+        free(zeros);
+        if (rc < 0) return rc;
+    }
+    if (direct) atomic_fetch_add_explicit(&log->st_direct_zero_fills, 1, memory_order_relaxed);
+    return 0;
 }
 
 /* Reserves the file's blocks. Where the file system refuses fallocate (some FUSE and NFS
@@ -97,7 +135,7 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     int rc = preallocate(io, fd, log->cfg.segment_size);
     if (rc == 0 && zero_fill_it) {
         step = "zero-fill";
-        rc = zero_fill(log, io, fd, log->cfg.segment_size);
+        rc = zero_fill(log, io, fd, tmp, log->cfg.segment_size);
     }
     if (rc == 0) {
         step = "fsync";

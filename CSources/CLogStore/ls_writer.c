@@ -426,6 +426,22 @@ static size_t emit_frame(uint8_t *out, const ls_op *ops, uint64_t first_lsn, uin
     return used;
 }
 
+/*
+ * The length of a durable write of `len` bytes at `off`, extended with zeros to the next page
+ * boundary (at most to the segment's end). The bytes past the active offset are zeros in the file
+ * already (never written, or an abandoned torn tail the next frame overwrites anyway), so the
+ * padding changes nothing on disk; it makes the write cover its last page whole. A buffered write
+ * that ends inside a page the page cache does not hold makes the kernel read that page from disk
+ * first, and direct zero-fills (ls_segment.c) leave none of a new segment's pages cached. The next
+ * write starts inside the page this one left cached.
+ */
+static size_t page_padded_length(const ls_log *log, uint64_t off, size_t len) {
+    uint64_t end = off + len;
+    uint64_t padded_end = (end + log->page_size - 1) / log->page_size * log->page_size;
+    if (padded_end > log->cfg.segment_size) padded_end = log->cfg.segment_size;
+    return (size_t)(padded_end > end ? padded_end - off : len);
+}
+
 static uint64_t batch_body_size(const ls_op *ops) {
     uint64_t n = 0;
     for (const ls_op *op = ops; op; op = op->next) n += op->stored_len;
@@ -452,7 +468,8 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
         if (rc != LS_OK) return rc;
         header = LS_SEGMENT_HEADER_SIZE;
     }
-    if (ensure_batch_buf(log, (size_t)(header + frame_size)) < 0 || (header && ls_log_reserve_segment(log) < 0))
+    if (ensure_batch_buf(log, (size_t)(header + frame_size) + log->page_size) < 0 ||
+        (header && ls_log_reserve_segment(log) < 0))
         return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch (nothing was written)");
     at->first_lsn = log->next_lsn;
     at->seq = log->active_seq;
@@ -463,8 +480,10 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
     }
     uint64_t records;
     size_t len = (size_t)header + emit_frame(log->batch_buf + header, ops, log->next_lsn, log->active_seq, &records);
-    struct iovec iov = {log->batch_buf, len};
     uint64_t off = log->active_off;
+    size_t padded = page_padded_length(log, off, len);
+    memset(log->batch_buf + len, 0, padded - len);
+    struct iovec iov = {log->batch_buf, padded};
     uint64_t t0 = ls_now_ns();
     int rc = log->io->vt->write_durable(log->io, log->active_fd, &iov, 1, (off_t)off);
     atomic_fetch_add_explicit(&log->st_sync_ns, ls_now_ns() - t0, memory_order_relaxed);

@@ -320,7 +320,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
                 gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, idleSpins: s.idle_spins,
-                zeroFillSkips: s.zero_fill_skips, cacheReleases: s.cache_releases,
+                zeroFillSkips: s.zero_fill_skips, directZeroFills: s.direct_zero_fills, cacheReleases: s.cache_releases,
                 cacheReleaseFailures: s.cache_release_failures, durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }

@@ -53,6 +53,12 @@ public struct LogConfiguration: Sendable, Equatable {
     /// Zero-fill new segments so appends overwrite written blocks (cheaper `fdatasync`s) while
     /// commits are small. `false` only preallocates. Default `true`.
     ///
+    /// The zeros go to the disk with direct I/O (`O_DIRECT`, 256 KiB at a time) where the file
+    /// system takes it (``LogStatistics/directZeroFills``), through the page cache elsewhere.
+    /// Direct, they stay out of the page cache and reach the disk between the writer's syncs;
+    /// through the cache, they reached it in one burst per segment, and the commit behind it
+    /// waited tens of milliseconds (docs/FORMAT.md §10 note 9).
+    ///
     /// The zeros cost as much disk bandwidth as the data, so a log written faster than the
     /// preparer can zero-fill would wait for it at rotations (``LogStatistics/rotationWaits``).
     /// On the development VM that happened from about 250 KiB per commit, with p99 latencies of
@@ -66,9 +72,10 @@ public struct LogConfiguration: Sendable, Equatable {
     ///
     /// Pages the kernel has not used for a while are slow to take on a virtual machine that
     /// returns free memory to its host: on the development VM, zero-filling a 64 MiB segment
-    /// into new pages took 150–280 ms of CPU time, into pages freed a moment before 7 ms, and
-    /// the writer waited for it at rotations. Releasing sealed segments keeps the log's pages in
-    /// use instead of taking new ones. The data is untouched; reads of a released segment (Raft
+    /// through the page cache into new pages took 150–280 ms of CPU time, into pages freed a
+    /// moment before 7 ms, and the writer waited for it at rotations; the writer's own appends
+    /// take pages the same way. Releasing sealed segments keeps the log's pages in use instead
+    /// of taking new ones. The data is untouched; reads of a released segment (Raft
     /// entry-cache misses, point reads of pages not mapped yet) go to the disk. Pages a point
     /// read has mapped stay. ``LogStatistics/cacheReleases`` counts releases (docs/FORMAT.md §6.4).
     public var sealedSegmentCacheBytes: UInt64? = 256 << 20

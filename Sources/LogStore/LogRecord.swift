@@ -66,6 +66,9 @@ public struct LogStatistics: Sendable, Equatable {
     /// Segments only preallocated, not zero-filled, because commits were large
     /// (``LogConfiguration/prewriteSegments``).
     public var zeroFillSkips: UInt64 = 0
+    /// Segments zero-filled with direct I/O (`O_DIRECT`), past the page cache. Where the file
+    /// system refuses direct I/O (tmpfs) they are zero-filled through the cache instead.
+    public var directZeroFills: UInt64 = 0
     /// Sealed segments whose cached pages were released (``LogConfiguration/sealedSegmentCacheBytes``).
     public var cacheReleases: UInt64 = 0
     /// Releases that failed: the segment could not be opened or the kernel refused the advice.

@@ -99,6 +99,7 @@ struct BenchReport: Sendable {
         object["rotations"] = .unsigned(statistics.rotations)
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
         object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
+        object["direct_zero_fills"] = .unsigned(statistics.directZeroFills)
         object["cache_releases"] = .unsigned(statistics.cacheReleases)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         object["ratio_to_ceiling"] = row.ratio.map { .number($0, decimals: 4) } ?? .null

@@ -49,6 +49,7 @@ struct StoreBenchReport: Sendable {
             object["rotations"] = .unsigned(statistics.rotations)
             object["rotation_waits"] = .unsigned(statistics.rotationWaits)
             object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
+            object["direct_zero_fills"] = .unsigned(statistics.directZeroFills)
             object["cache_releases"] = .unsigned(statistics.cacheReleases)
         }
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)

@@ -1075,8 +1075,15 @@ extension FaultMatrix {
         let frameStart = target.offset == 0 ? 64 : 0
         let storedLength = bytes[frameStart + 8..<frameStart + 12].reversed().reduce(0) { $0 << 8 | Int($1) }
         let unpaddedEnd = frameStart + 40 + storedLength
-        #expect(unpaddedEnd <= bytes.count && bytes.count - unpaddedEnd < 8, "tornFrame \(frame): frame of \(storedLength) B in a write of \(bytes.count)")
-        let cuts = frame.cuts(length: bytes.count)
+        let frameEnd = (unpaddedEnd + 7) / 8 * 8  // with the frame's own padding (FORMAT.md §3)
+        #expect(frameEnd <= bytes.count && bytes[unpaddedEnd...].allSatisfy { $0 == 0 },
+                "tornFrame \(frame): frame of \(storedLength) B in a write of \(bytes.count)")
+        // The write runs on with zeros to a page boundary (FORMAT.md §6.2). A tear in those zeros
+        // leaves the frame whole, so the cuts cover the frame, its first padding bytes and the last.
+        let writeEnd = Int(target.offset) + bytes.count
+        #expect(writeEnd % Int(sysconf(Int32(_SC_PAGESIZE))) == 0 || writeEnd == Int(configuration.log.segmentSize),
+                "tornFrame \(frame): the write ends at \(writeEnd)")
+        let cuts = frame.cuts(length: min(bytes.count, frameEnd + 8)) + (bytes.count > frameEnd + 8 ? [bytes.count - 1] : [])
 
         var seed = FaultMatrix.seedOverride ?? 1
         var exact = Set<Int>()

@@ -154,6 +154,7 @@ final class HeldSyncIO: @unchecked Sendable {  // safe: `condition` guards every
     private var blockedCount = 0
     private var startedCount = 0
     private var completedCount = 0
+    private var writeExtents: [(offset: Int64, length: Int)] = []
 
     /// Wraps a new fault-injecting layer (seeded) over the real pwritev backend.
     init(seed: UInt64) throws {
@@ -203,6 +204,8 @@ final class HeldSyncIO: @unchecked Sendable {  // safe: `condition` guards every
     var completed: Int { condition.withLock { completedCount } }
     /// Durable writes that began.
     var started: Int { condition.withLock { startedCount } }
+    /// The file offset and length of every durable write that began, in order.
+    var durableWrites: [(offset: Int64, length: Int)] { condition.withLock { writeExtents } }
 
     /// Waits (polling) until a durable write is held, up to `timeout`.
     func waitUntilBlocked(timeout: Duration = .seconds(60)) async -> Bool {
@@ -215,8 +218,10 @@ final class HeldSyncIO: @unchecked Sendable {  // safe: `condition` guards every
     }
 
     fileprivate func writeDurable(_ fd: Int32, _ iov: UnsafePointer<iovec>?, _ count: Int32, _ offset: off_t) -> Int32 {
+        let length = (0..<Int(count)).reduce(0) { $0 + iov![$1].iov_len }
         let delay = condition.withLock { () -> UInt32 in
             startedCount += 1
+            writeExtents.append((Int64(offset), length))
             blockedCount += 1
             while holding { condition.wait() }
             blockedCount -= 1

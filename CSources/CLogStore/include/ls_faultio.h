@@ -65,6 +65,10 @@ void ls_faultio_set_fallocate_error(ls_faultio *f, int err);
 /* Until called again with 0, every release_cache fails with -err without reaching the file. */
 void ls_faultio_set_release_cache_error(ls_faultio *f, int err);
 
+/* Until called again with 0, every open with O_DIRECT fails with -err without reaching the file
+ * (EINVAL: a file system that does not do direct I/O, such as tmpfs). */
+void ls_faultio_set_direct_open_error(ls_faultio *f, int err);
+
 /* Crashes now (as if the next call had LS_FAULT_CRASH). */
 void ls_faultio_crash_now(ls_faultio *f);
 

@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+
+@testable import CLogStore
+@testable import LogStore
+
+/// The preparer zero-fills new segments with direct I/O where the file system takes it and through
+/// the page cache where it does not (C `zero_fill` in ls_segment.c, docs/FORMAT.md §6.1), and every
+/// durable write ends on a page boundary (`page_padded_length` in ls_writer.c, §6.2).
+@Suite("Direct zero-fill and page-ending writes")
+struct DirectZeroFillTests {
+    static let segmentSize: UInt64 = 256 * 1024
+
+    // GNU extensions the Glibc module leaves out (Linux's values).
+    static let seekHole: Int32 = 4
+    #if arch(arm64)
+    static let oDirect: Int32 = 0o200000
+    #else
+    static let oDirect: Int32 = 0o40000
+    #endif
+
+    /// Appends 100-byte values one at a time (one commit each) until the log has sealed `rotations`
+    /// segments.
+    static func fill(_ log: CommitLog, rotations: UInt64) async throws -> [[UInt8]] {
+        var values: [[UInt8]] = []
+        while log.statistics.rotations < rotations {
+            let value = testValue(writer: 1, seq: values.count, size: 100)
+            _ = try await log.append(LogRecord(value: value))
+            values.append(value)
+        }
+        return values
+    }
+
+    /// Reopens the log and checks that it holds exactly `values`.
+    static func expectIntact(_ path: String, _ values: [[UInt8]]) throws {
+        let reopened = try CommitLog.open(directory: path, configuration: smallSegments(.pwritev, segmentSize: segmentSize))
+        #expect(try reopened.readAll().map(\.record.value) == values)
+        try reopened.close()
+    }
+
+    /// Whether the file system under `dir` opens files with `O_DIRECT` (tmpfs does not).
+    static func takesDirectIO(_ dir: String) -> Bool {
+        let path = dir + "/direct-control"
+        let fd = open(path, O_RDWR | O_CREAT | oDirect, 0o644)
+        defer { unlink(path) }
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
+    }
+
+    /// Whether `lseek(SEEK_HOLE)` under `dir` tells preallocated, never-written blocks from written
+    /// ones (ext4 reports the former as a hole): a control file only preallocated.
+    static func reportsUnwrittenAsHole(_ dir: String) -> Bool {
+        let path = dir + "/hole-control"
+        let fd = open(path, O_RDWR | O_CREAT, 0o644)
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        return fd >= 0 && posix_fallocate(fd, 0, 1 << 20) == 0 && lseek(fd, 0, seekHole) == 0
+    }
+
+    /// Checks that every segment the preparer zero-filled (all but the first, which open only
+    /// preallocates) has every block written, where the file system can tell.
+    static func expectZeroFilledSegmentsWritten(_ dir: TemporaryDirectory) {
+        guard reportsUnwrittenAsHole(dir.path) else { return }
+        let files = segmentFiles(dir.logPath)
+        #expect(files.count >= 3, "\(files)")
+        for path in files.dropFirst() {
+            let fd = open(path, O_RDONLY)
+            #expect(fd >= 0, "cannot open \(path)")
+            defer { close(fd) }
+            let size = lseek(fd, 0, SEEK_END)
+            #expect(lseek(fd, 0, Self.seekHole) == size, "\(path) has unwritten blocks: it was not zero-filled")
+        }
+    }
+
+    @Test("new segments are zero-filled with direct I/O where the file system takes it, and the data reads back")
+    func directWhereSupported() async throws {
+        let dir = TemporaryDirectory()
+        let log = try CommitLog.open(directory: dir.logPath, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize))
+        let values = try await Self.fill(log, rotations: 4)
+        try log.close()
+        let statistics = log.statistics
+        #expect(statistics.zeroFillSkips == 0, "\(statistics)")
+        if Self.takesDirectIO(dir.path) {
+            // Every segment the writer rotated into was zero-filled first; the next one may have
+            // been cut short by the close.
+            #expect(statistics.directZeroFills >= statistics.rotations, "\(statistics)")
+            #expect(statistics.directZeroFills <= statistics.rotations + 1, "\(statistics)")
+        } else {
+            #expect(statistics.directZeroFills == 0, "\(statistics)")
+        }
+        Self.expectZeroFilledSegmentsWritten(dir)
+        try Self.expectIntact(dir.logPath, values)
+    }
+
+    @Test("where the file system refuses direct I/O (EINVAL), segments are zero-filled through the page cache")
+    func cachedWhereRefused() async throws {
+        let dir = TemporaryDirectory()
+        let faulty = try FaultyLog(
+            directory: dir.logPath, backend: .pwritev, seed: 11, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize)
+        ) { ls_faultio_set_direct_open_error($0, EINVAL) }
+        let values = try await Self.fill(faulty.log, rotations: 4)
+        #expect(faulty.log.failure == nil)
+        try faulty.log.close()
+        ls_io_destroy(faulty.io)
+        let statistics = faulty.log.statistics
+        #expect(statistics.directZeroFills == 0, "\(statistics)")
+        #expect(statistics.zeroFillSkips == 0, "\(statistics)")
+        Self.expectZeroFilledSegmentsWritten(dir)
+        try Self.expectIntact(dir.logPath, values)
+    }
+
+    @Test("any other failure to open for direct I/O fails the preparation: the append fails, unwritten, and the log goes on")
+    func directOpenFailureFailsThePreparation() async throws {
+        let dir = TemporaryDirectory()
+        let faulty = try FaultyLog(
+            directory: dir.logPath, backend: .pwritev, seed: 13, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize)
+        ) { ls_faultio_set_direct_open_error($0, EIO) }
+        var acks: [Ack] = []
+        var failure: LogError?
+        var seq = 0
+        while failure == nil && seq < 20_000 {
+            do throws(LogError) {
+                let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+                acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
+                seq += 1
+            } catch {
+                failure = error
+            }
+        }
+        #expect(failure?.kind == .io, "\(String(describing: failure))")
+        #expect(failure?.errno == EIO)
+        #expect(failure?.message.contains("zero-fill") == true, "\(String(describing: failure))")
+        #expect(faulty.log.failure == nil, "a failed preparation is not fail-stop")
+        // Direct I/O works again: the preparation is retried and the next append gets the next LSN.
+        ls_faultio_set_direct_open_error(faulty.faults, 0)
+        let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+        #expect(lsn == LSN(acks.count + 1))
+        acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
+        try faulty.log.close()
+        ls_io_destroy(faulty.io)
+        #expect(try verifyRecovered(dir.logPath, acks: acks, writers: 1) == acks.count)
+    }
+
+    @Test("every batch's durable write ends on a page boundary or at the end of its segment", arguments: [1, 100, 5000])
+    func writesEndOnPageBoundaries(valueSize: Int) async throws {
+        let dir = TemporaryDirectory()
+        let held = try HeldSyncIO(seed: 17)
+        let log = try CommitLog(
+            directory: dir.logPath, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize), io: held.io)
+        var values: [[UInt8]] = []
+        while log.statistics.rotations < 2 {
+            let value = testValue(writer: 2, seq: values.count, size: valueSize)
+            _ = try await log.append(LogRecord(value: value))
+            values.append(value)
+        }
+        try log.close()
+        held.destroy()
+        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+        // A seal (one per rotation, a frame header and its body) is not padded: see FORMAT.md §6.3.
+        let sealSize = Int(LS_FRAME_HEADER_SIZE) + Int(LS_SEAL_BODY_SIZE)
+        let writes = held.durableWrites
+        let rotations = Int(log.statistics.rotations)
+        #expect(writes.count == values.count + rotations, "one durable write per append and per seal: \(writes.count)")
+        for write in writes where write.length != sealSize {
+            let end = write.offset + Int64(write.length)
+            #expect(end % page == 0 || end == Int64(Self.segmentSize), "a durable write ends at \(end)")
+        }
+        try Self.expectIntact(dir.logPath, values)
+    }
+}
