@@ -92,10 +92,11 @@ static int zero_fill_direct(ls_log *log, ls_io *io, const char *path, uint64_t e
  * never enter the page cache, and they reach the disk a chunk at a time, between the writer's
  * syncs. Through the cache, the fsync that follows sent the whole segment at once, and a writer's
  * fdatasync queued behind it waited tens of milliseconds (docs/FORMAT.md §10 note 9). The rest,
- * and everything where direct I/O is refused, goes through `fd` and the cache.
+ * and everything where direct I/O is refused or turned off (cfg.no_direct_zero_fill), goes
+ * through `fd` and the cache.
  */
 static int zero_fill(ls_log *log, ls_io *io, int fd, const char *path, uint64_t size) {
-    uint64_t direct_end = size - size % log->page_size;
+    uint64_t direct_end = log->cfg.no_direct_zero_fill ? 0 : size - size % log->page_size;
     int direct = direct_end > 0 ? zero_fill_direct(log, io, path, direct_end) : 0;
     if (direct < 0) return direct;
     uint64_t from = direct ? direct_end : 0;

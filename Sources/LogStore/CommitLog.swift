@@ -60,6 +60,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.linger_max_us = configuration.lingerMaxMicroseconds
         config.spin_max_us = configuration.writerSpinMicroseconds
         config.no_prewrite = configuration.prewriteSegments ? 0 : 1
+        config.no_direct_zero_fill = configuration.directZeroFill ? 0 : 1
         config.sealed_cache_bytes = configuration.sealedSegmentCacheBytes ?? .max  // LS_KEEP_SEALED_CACHE
         config.backend = configuration.cBackend
         config.uring_mode = configuration.cUringMode

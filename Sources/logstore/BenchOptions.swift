@@ -22,6 +22,9 @@ struct BenchOptions: ParsableArguments {
     @Flag(name: .customLong("no-prewrite"), help: "Only preallocate new segments instead of zero-filling them.")
     var noPrewrite = false
 
+    @Flag(name: .customLong("cached-zero-fill"), help: "Zero-fill new segments through the page cache, not with direct I/O.")
+    var cachedZeroFill = false
+
     @Option(name: .customLong("sealed-cache"), help: "Page cache left to the sealed segments before the oldest one's is released; K, M and G suffixes are binary, 'keep' never releases (default: \((LogConfiguration().sealedSegmentCacheBytes ?? 0) >> 20)M).")
     var sealedCache: SealedCacheChoice?
 
@@ -64,6 +67,7 @@ struct BenchOptions: ParsableArguments {
         if let lingerMicroseconds { configuration.lingerMaxMicroseconds = lingerMicroseconds }
         if let spinMicroseconds { configuration.writerSpinMicroseconds = spinMicroseconds }
         configuration.prewriteSegments = !noPrewrite
+        configuration.directZeroFill = !cachedZeroFill
         configuration.pipelining = pipelining.pipelining
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
         if let sealedCache { configuration.sealedSegmentCacheBytes = sealedCache.bytes }

@@ -106,6 +106,7 @@ struct BenchReport: Sendable {
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
+        object["direct_zero_fill"] = .bool(configuration.directZeroFill)
         object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)
@@ -121,6 +122,7 @@ struct BenchReport: Sendable {
             "linger \(configuration.lingerMaxMicroseconds) µs",
             "spin \(configuration.writerSpinMicroseconds) µs",
             "prewrite \(configuration.prewriteSegments ? "on" : "off")",
+            "zero-fill \(configuration.directZeroFill ? "direct" : "cached")",
             "segment \(Format.bytes(configuration.segmentSize))",
             "sealed cache \(configuration.sealedSegmentCacheBytes.map { Format.bytes($0) } ?? "kept")",
             "commit max \(configuration.commitMaxOps) ops / \(Format.bytes(UInt64(configuration.commitMaxBytes)))",

@@ -218,6 +218,7 @@ extension BenchOptions {
         if let lingerMicroseconds { arguments += ["--linger-us", "\(lingerMicroseconds)"] }
         if let spinMicroseconds { arguments += ["--spin-us", "\(spinMicroseconds)"] }
         if noPrewrite { arguments.append("--no-prewrite") }
+        if cachedZeroFill { arguments.append("--cached-zero-fill") }
         if let segmentSize { arguments += ["--segment-size", "\(segmentSize.bytes)"] }
         return arguments
     }

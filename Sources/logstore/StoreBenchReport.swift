@@ -59,6 +59,7 @@ struct StoreBenchReport: Sendable {
         object["linger_us"] = .unsigned(UInt64(configuration.lingerMaxMicroseconds))
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
+        object["direct_zero_fill"] = .bool(configuration.directZeroFill)
         object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)

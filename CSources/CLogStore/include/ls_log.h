@@ -126,6 +126,10 @@ typedef struct ls_log_config {
                                     overwriting written blocks makes each fdatasync cheaper. With 0,
                                     a segment is still only preallocated while commits are large
                                     (docs/FORMAT.md §6.1) */
+    int no_direct_zero_fill;     /* 1: zero-fill through the page cache even where the file system
+                                    takes direct I/O (O_DIRECT, the default): a lower p99, the
+                                    zeros' burst at each segment's fsync in the p999 (FORMAT.md
+                                    §10 note 9) */
     uint64_t sealed_cache_bytes; /* page cache left to the sealed segments this log wrote: past it,
                                     the oldest one's cached pages are released (POSIX_FADV_DONTNEED,
                                     docs/FORMAT.md §6.4). LS_KEEP_SEALED_CACHE never releases;
