@@ -72,10 +72,10 @@ public struct LogConfiguration: Sendable, Equatable {
     /// A trade in the latency distribution, at the same throughput. Through the cache, a
     /// segment's zeros reach the disk in one burst and the commit behind it waits for all of
     /// them; directly, many commits wait a little. Measured with `logstore bench raft`
-    /// (docs/FORMAT.md §10 note 9): the longest commit fell from 44–73 ms to 7–9 ms at
-    /// `--batch 256` and from 35–63 ms to about 4 ms at `--batch 16`, the p999 at `--batch 256`
-    /// from 35–40 ms to 3–3.5 ms; the p99 rose from 0.37–0.46 to 0.59–0.63 ms at `--batch 256`
-    /// and from 0.20–0.26 to 0.43–0.49 ms at `--batch 16`.
+    /// (`--cached-zero-fill` for `false`; docs/FORMAT.md §10 note 9): the longest commit fell
+    /// from 50–70 ms to 8–14 ms at `--batch 256` and from 47–49 ms to 4–8 ms at `--batch 16`,
+    /// the p999 at `--batch 256` from 36–40 ms to 3.1–3.4 ms; the p99 rose from 0.46–0.55 to
+    /// 0.68–0.75 ms at `--batch 256` and from 0.23–0.29 to 0.47–0.50 ms at `--batch 16`.
     public var directZeroFill: Bool = true
     /// How many bytes of the sealed segments this log wrote may stay in the page cache; past it,
     /// the segment preparer releases the oldest one's cached pages (`POSIX_FADV_DONTNEED`).
