@@ -34,6 +34,26 @@ final class FaultyLog {
     }
 }
 
+/// Appends from one writer until the first failure (the fault set on `faulty` makes it happen
+/// within 20,000 appends); returns the acks and that failure.
+func appendUntilFirstFailure(_ faulty: FaultyLog) async -> (acks: [Ack], failure: LogError?) {
+    let (acks, errors) = await appendUntilFailure(faulty.log, writers: 1, limit: 20_000)
+    return (acks, errors.first)
+}
+
+/// After a failure that wrote nothing: clears the fault (`clear`), then checks that the log goes
+/// on (the next append gets the next LSN) and that a reopen recovers every ack.
+func expectLogGoesOn(_ faulty: FaultyLog, _ dir: TemporaryDirectory, acks: [Ack], clear: (OpaquePointer) -> Void) async throws {
+    clear(faulty.faults)
+    let seq = acks.count
+    let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+    #expect(lsn == LSN(acks.count + 1))
+    try faulty.log.close()
+    ls_io_destroy(faulty.io)
+    let all = acks + [Ack(lsn: lsn, writer: 0, seq: seq)]
+    #expect(try verifyRecovered(dir.logPath, acks: all, writers: 1) == all.count)
+}
+
 /// One acknowledged append of a test writer.
 struct Ack: Sendable {
     let lsn: LSN
@@ -185,18 +205,7 @@ struct CrashTests {
         let dir = TemporaryDirectory()
         let faulty = try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: 9)
         ls_faultio_set_fallocate_error(faulty.faults, ENOSPC)
-        var acks: [Ack] = []
-        var failure: LogError?
-        var seq = 0
-        while failure == nil && seq < 20_000 {
-            do throws(LogError) {
-                let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
-                acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
-                seq += 1
-            } catch {
-                failure = error
-            }
-        }
+        let (acks, failure) = await appendUntilFirstFailure(faulty)
         #expect(failure?.kind == .noSpace, "\(String(describing: failure))")
         #expect(failure?.errno == ENOSPC)
         #expect(failure?.message.contains("Cause: cannot preallocate a new segment") == true, "\(String(describing: failure))")
@@ -204,16 +213,10 @@ struct CrashTests {
         #expect(faulty.log.failure == nil, "running out of space before writing is not fail-stop")
         // Still no space: the append fails again, and again nothing is written.
         await #expect(throws: LogError.self) {
-            try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
+            try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: acks.count)))
         }
         // Space returns: the next append succeeds with the next LSN.
-        ls_faultio_set_fallocate_error(faulty.faults, 0)
-        let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
-        #expect(lsn == LSN(acks.count + 1))
-        acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
-        try faulty.log.close()
-        ls_io_destroy(faulty.io)
-        #expect(try verifyRecovered(dir.logPath, acks: acks, writers: 1) == acks.count)
+        try await expectLogGoesOn(faulty, dir, acks: acks) { ls_faultio_set_fallocate_error($0, 0) }
     }
 
     @Test("a torn durable write at every byte of a batch recovers to the acknowledged prefix", arguments: bothBackends)

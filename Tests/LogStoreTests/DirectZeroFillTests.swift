@@ -19,23 +19,21 @@ struct DirectZeroFillTests {
     static let oDirect: Int32 = 0o40000
     #endif
 
-    /// Appends 100-byte values one at a time (one commit each) until the log has sealed `rotations`
-    /// segments.
+    /// Appends 100-byte values one at a time until the log has sealed `rotations` segments.
     static func fill(_ log: CommitLog, rotations: UInt64) async throws -> [[UInt8]] {
-        var values: [[UInt8]] = []
-        while log.statistics.rotations < rotations {
-            let value = testValue(writer: 1, seq: values.count, size: 100)
-            _ = try await log.append(LogRecord(value: value))
-            values.append(value)
-        }
-        return values
+        try await appendUntilRotations(log, rotations, writer: 1, valueSize: 100)
     }
 
     /// Reopens the log and checks that it holds exactly `values`.
     static func expectIntact(_ path: String, _ values: [[UInt8]]) throws {
-        let reopened = try CommitLog.open(directory: path, configuration: smallSegments(.pwritev, segmentSize: segmentSize))
-        #expect(try reopened.readAll().map(\.record.value) == values)
-        try reopened.close()
+        try expectLogHolds(path, smallSegments(.pwritev, segmentSize: segmentSize), values)
+    }
+
+    /// A log over the fault layer whose opens with `O_DIRECT` fail with `directOpenError`.
+    static func faultyLog(_ dir: TemporaryDirectory, seed: UInt64, directOpenError: Int32) throws -> FaultyLog {
+        try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: seed, configuration: smallSegments(.pwritev, segmentSize: segmentSize)) {
+            ls_faultio_set_direct_open_error($0, directOpenError)
+        }
     }
 
     /// Whether the file system under `dir` opens files with `O_DIRECT` (tmpfs does not).
@@ -98,9 +96,7 @@ struct DirectZeroFillTests {
     @Test("where the file system refuses direct I/O (EINVAL), segments are zero-filled through the page cache")
     func cachedWhereRefused() async throws {
         let dir = TemporaryDirectory()
-        let faulty = try FaultyLog(
-            directory: dir.logPath, backend: .pwritev, seed: 11, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize)
-        ) { ls_faultio_set_direct_open_error($0, EINVAL) }
+        let faulty = try Self.faultyLog(dir, seed: 11, directOpenError: EINVAL)
         let values = try await Self.fill(faulty.log, rotations: 4)
         #expect(faulty.log.failure == nil)
         try faulty.log.close()
@@ -131,33 +127,14 @@ struct DirectZeroFillTests {
     @Test("any other failure to open for direct I/O fails the preparation: the append fails, unwritten, and the log goes on")
     func directOpenFailureFailsThePreparation() async throws {
         let dir = TemporaryDirectory()
-        let faulty = try FaultyLog(
-            directory: dir.logPath, backend: .pwritev, seed: 13, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize)
-        ) { ls_faultio_set_direct_open_error($0, EIO) }
-        var acks: [Ack] = []
-        var failure: LogError?
-        var seq = 0
-        while failure == nil && seq < 20_000 {
-            do throws(LogError) {
-                let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
-                acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
-                seq += 1
-            } catch {
-                failure = error
-            }
-        }
+        let faulty = try Self.faultyLog(dir, seed: 13, directOpenError: EIO)
+        let (acks, failure) = await appendUntilFirstFailure(faulty)
         #expect(failure?.kind == .io, "\(String(describing: failure))")
         #expect(failure?.errno == EIO)
         #expect(failure?.message.contains("zero-fill") == true, "\(String(describing: failure))")
         #expect(faulty.log.failure == nil, "a failed preparation is not fail-stop")
         // Direct I/O works again: the preparation is retried and the next append gets the next LSN.
-        ls_faultio_set_direct_open_error(faulty.faults, 0)
-        let lsn = try await faulty.log.append(LogRecord(key: [0], value: testValue(writer: 0, seq: seq)))
-        #expect(lsn == LSN(acks.count + 1))
-        acks.append(Ack(lsn: lsn, writer: 0, seq: seq))
-        try faulty.log.close()
-        ls_io_destroy(faulty.io)
-        #expect(try verifyRecovered(dir.logPath, acks: acks, writers: 1) == acks.count)
+        try await expectLogGoesOn(faulty, dir, acks: acks) { ls_faultio_set_direct_open_error($0, 0) }
     }
 
     @Test("every batch's durable write ends on a page boundary or at the end of its segment", arguments: [1, 100, 5000])
@@ -166,12 +143,7 @@ struct DirectZeroFillTests {
         let held = try HeldSyncIO(seed: 17)
         let log = try CommitLog(
             directory: dir.logPath, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize), io: held.io)
-        var values: [[UInt8]] = []
-        while log.statistics.rotations < 2 {
-            let value = testValue(writer: 2, seq: values.count, size: valueSize)
-            _ = try await log.append(LogRecord(value: value))
-            values.append(value)
-        }
+        let values = try await appendUntilRotations(log, 2, writer: 2, valueSize: valueSize)
         try log.close()
         held.destroy()
         let page = Int64(sysconf(Int32(_SC_PAGESIZE)))

@@ -11,22 +11,9 @@ import Testing
 struct SealedCacheReleaseTests {
     static let segmentSize: UInt64 = 64 * 1024
 
-    /// Appends 40-byte values one at a time until the log has sealed `rotations` segments.
-    static func fill(_ log: CommitLog, rotations: UInt64) async throws -> [[UInt8]] {
-        var values: [[UInt8]] = []
-        while log.statistics.rotations < rotations {
-            let value = testValue(writer: 0, seq: values.count)
-            _ = try await log.append(LogRecord(value: value))
-            values.append(value)
-        }
-        return values
-    }
-
     /// Reopens the log and checks that it holds exactly `values`.
     static func expectIntact(_ path: String, _ values: [[UInt8]]) throws {
-        let reopened = try CommitLog.open(directory: path, configuration: smallSegments(.pwritev, segmentSize: segmentSize))
-        #expect(try reopened.readAll().map(\.record.value) == values)
-        try reopened.close()
+        try expectLogHolds(path, smallSegments(.pwritev, segmentSize: segmentSize), values)
     }
 
     /// How many of the file's pages are in the page cache (mincore of a mapping that touches none).
@@ -66,7 +53,7 @@ struct SealedCacheReleaseTests {
         var configuration = smallSegments(.pwritev, segmentSize: segmentSize)
         configuration.sealedSegmentCacheBytes = budget
         let log = try CommitLog.open(directory: dir.logPath, configuration: configuration)
-        let values = try await fill(log, rotations: rotations)
+        let values = try await appendUntilRotations(log, rotations)
         try log.close()
         #expect(log.statistics.cacheReleaseFailures == 0)
         return (dir, log.statistics, values)
@@ -116,7 +103,7 @@ struct SealedCacheReleaseTests {
         let faulty = try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: 3, configuration: configuration) {
             ls_faultio_set_release_cache_error($0, EIO)
         }
-        let values = try await Self.fill(faulty.log, rotations: 3)
+        let values = try await appendUntilRotations(faulty.log, 3)
         #expect(faulty.log.failure == nil)
         try faulty.log.close()
         ls_io_destroy(faulty.io)

@@ -1,4 +1,6 @@
 import Foundation
+import Testing
+
 @testable import LogStore
 
 /// A fresh directory under the system temp dir, removed when the value is released.
@@ -40,6 +42,25 @@ func testValue(writer: Int, seq: Int, size: Int = 40) -> [UInt8] {
 
 /// The directory holding the segment files of the store rooted at `root`.
 func segmentsDirectory(_ root: String) -> String { root + "/segments" }
+
+/// Appends values of `valueSize` bytes from test writer `writer`, one at a time (one commit
+/// each), until the log has sealed `rotations` segments; returns them in order.
+func appendUntilRotations(_ log: CommitLog, _ rotations: UInt64, writer: Int = 0, valueSize: Int = 40) async throws -> [[UInt8]] {
+    var values: [[UInt8]] = []
+    while log.statistics.rotations < rotations {
+        let value = testValue(writer: writer, seq: values.count, size: valueSize)
+        _ = try await log.append(LogRecord(value: value))
+        values.append(value)
+    }
+    return values
+}
+
+/// Reopens the log at `path` with `configuration` and checks that it holds exactly `values`.
+func expectLogHolds(_ path: String, _ configuration: LogConfiguration, _ values: [[UInt8]]) throws {
+    let reopened = try CommitLog.open(directory: path, configuration: configuration)
+    #expect(try reopened.readAll().map(\.record.value) == values)
+    try reopened.close()
+}
 
 /// Segment files of a store, sorted by sequence.
 func segmentFiles(_ root: String) -> [String] {
