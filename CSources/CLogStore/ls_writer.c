@@ -430,12 +430,11 @@ static size_t emit_frame(uint8_t *out, const ls_op *ops, uint64_t first_lsn, uin
  * The length of a durable write of `len` bytes at `off`, extended with zeros to the next page
  * boundary (at most to the segment's end). The writer only appends to segments that were empty
  * when this process took them (prepared, or an adopted spare), so the bytes past the active
- * offset were never written: zeros, or preallocated blocks
- * that read as zeros. The padding changes nothing on disk; it makes the write cover its last page
- * whole. A buffered write
- * that ends inside a page the page cache does not hold makes the kernel read that page from disk
- * first, and direct zero-fills (ls_segment.c) leave none of a new segment's pages cached. The next
- * write starts inside the page this one left cached.
+ * offset were never written: zeros, or preallocated blocks that read as zeros. The padding
+ * changes nothing on disk; it makes the write cover its last page whole. A buffered write that
+ * ends inside a page the page cache does not hold makes the kernel read that page from disk
+ * first, and direct zero-fills (ls_segment.c) leave none of a new segment's pages cached. The
+ * next write starts inside the page this one left cached.
  */
 static size_t page_padded_length(const ls_log *log, uint64_t off, size_t len) {
     uint64_t end = off + len;

@@ -54,7 +54,8 @@ public struct LogConfiguration: Sendable, Equatable {
     /// commits are small. `false` only preallocates. Default `true`.
     ///
     /// The zeros go to the disk with direct I/O (`O_DIRECT`, 256 KiB at a time) where the file
-    /// system takes it (``LogStatistics/directZeroFills``), through the page cache elsewhere.
+    /// system takes it (``LogStatistics/directZeroFills``; see ``directZeroFill``), through the
+    /// page cache elsewhere.
     /// Direct, they stay out of the page cache and reach the disk between the writer's syncs;
     /// through the cache, they reached it in one burst per segment, and the commit behind it
     /// waited tens of milliseconds (docs/FORMAT.md §10 note 9).

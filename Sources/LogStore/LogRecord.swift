@@ -67,7 +67,8 @@ public struct LogStatistics: Sendable, Equatable {
     /// (``LogConfiguration/prewriteSegments``).
     public var zeroFillSkips: UInt64 = 0
     /// Segments zero-filled with direct I/O (`O_DIRECT`), past the page cache. Where the file
-    /// system refuses direct I/O (tmpfs) they are zero-filled through the cache instead.
+    /// system refuses direct I/O (tmpfs), or with ``LogConfiguration/directZeroFill`` `false`,
+    /// they are zero-filled through the cache instead.
     public var directZeroFills: UInt64 = 0
     /// Sealed segments whose cached pages were released (``LogConfiguration/sealedSegmentCacheBytes``).
     public var cacheReleases: UInt64 = 0

@@ -289,8 +289,9 @@ typedef struct ls_log_stats {
     uint64_t zero_fill_skips;  /* segments prepared without zero-filling because commits were large
                                   (docs/FORMAT.md §6.1; never with no_prewrite, which skips them all) */
     uint64_t direct_zero_fills; /* segments zero-filled with direct I/O (O_DIRECT), past the page
-                                   cache; the others were zero-filled through it because the file
-                                   system refused direct I/O (docs/FORMAT.md §6.1) */
+                                   cache; the others were zero-filled through it, because the file
+                                   system refused direct I/O or no_direct_zero_fill is set
+                                   (docs/FORMAT.md §6.1) */
     uint64_t cache_releases;   /* sealed segments whose cached pages were released (sealed_cache_bytes) */
     uint64_t cache_release_failures; /* releases that failed (the file could not be opened or advised);
                                         advice only: the data is untouched, the pages stay cached */
