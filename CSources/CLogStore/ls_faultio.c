@@ -435,18 +435,6 @@ static int lsf_zero_fill(ls_faultio *f, int fd, off_t from, off_t to) {
     return 0;
 }
 
-/* Writes the first `n` bytes of the iovecs at `off` with plain pwrites (no sync). */
-static int lsf_write_iov_prefix(ls_faultio *f, int fd, const struct iovec *iov, int iovcnt, off_t off, size_t n) {
-    for (int i = 0; i < iovcnt && n > 0; i++) {
-        size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
-        int rc = lsf_write_full(f, fd, iov[i].iov_base, len, off);
-        if (rc < 0) return rc;
-        off += (off_t)len;
-        n -= len;
-    }
-    return 0;
-}
-
 static size_t lsf_iov_total(const struct iovec *iov, int iovcnt) {
     size_t n = 0;
     for (int i = 0; i < iovcnt; i++) n += iov[i].iov_len;
@@ -701,6 +689,54 @@ static lsf_node *lsf_prepare_write(ls_faultio *f, int fd, off_t off, size_t len,
     return *err ? NULL : n;
 }
 
+/*
+ * The descriptor a faulty write that lands only in part (torn, short) goes through. The disk model
+ * lets any prefix of a write land, but the kernel refuses a direct (O_DIRECT) write whose length
+ * is not a multiple of the block size: for a direct `fd` of a tracked file, the file is opened
+ * again without O_DIRECT (*reopened: close it afterwards). Returns a descriptor or -errno.
+ */
+static int lsf_partial_write_fd(ls_faultio *f, int fd, bool *reopened) {
+    *reopened = false;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || !(flags & O_DIRECT)) return fd;
+    lsf_lock(f);
+    lsf_node *n = lsf_fd_node(f, fd);
+    char *path = n && n->path ? strdup(n->path) : NULL;
+    lsf_unlock(f);
+    if (!path) return fd;
+    int plain = f->inner->vt->open(f->inner, path, O_WRONLY, 0);
+    free(path);
+    if (plain >= 0) *reopened = true;
+    return plain;
+}
+
+/* Writes the first `n` of `len` bytes of a faulty write (n < len through lsf_partial_write_fd). */
+static ssize_t lsf_write_part(ls_faultio *f, int fd, const void *buf, size_t n, size_t len, off_t off, bool full) {
+    bool reopened = false;
+    int wfd = n < len ? lsf_partial_write_fd(f, fd, &reopened) : fd;
+    if (wfd < 0) return wfd;
+    ssize_t rc = full ? lsf_write_full(f, wfd, buf, n, off) : f->inner->vt->pwrite(f->inner, wfd, buf, n, off);
+    if (reopened) f->inner->vt->close(f->inner, wfd);
+    return rc;
+}
+
+/* Writes the first `n` bytes of the iovecs at `off` with plain pwrites (no sync); through a
+ * descriptor without O_DIRECT when that is only part of them (lsf_partial_write_fd). */
+static int lsf_write_iov_prefix(ls_faultio *f, int fd, const struct iovec *iov, int iovcnt, off_t off, size_t n) {
+    bool reopened = false;
+    if (n < lsf_iov_total(iov, iovcnt)) fd = lsf_partial_write_fd(f, fd, &reopened);
+    if (fd < 0) return fd;
+    int rc = 0;
+    for (int i = 0; i < iovcnt && n > 0 && rc == 0; i++) {
+        size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+        rc = lsf_write_full(f, fd, iov[i].iov_base, len, off);
+        off += (off_t)len;
+        n -= len;
+    }
+    if (reopened) f->inner->vt->close(f->inner, fd);
+    return rc;
+}
+
 /* Remembers write `u` (of `written` bytes) as unsynced; takes ownership of it. */
 static void lsf_commit_write(ls_faultio *f, lsf_node *n, lsf_undo *u, size_t written, bool crash) {
     lsf_lock(f);
@@ -865,8 +901,8 @@ static ssize_t lsf_pwrite(ls_io *io, int fd, const void *buf, size_t len, off_t 
         return torn ? -EIO : err;
     }
     ssize_t w = 0;
-    if (torn) (void)lsf_write_full(f, fd, buf, n, off); /* crashing anyway: an error changes nothing */
-    else if (n > 0) w = f->inner->vt->pwrite(f->inner, fd, buf, n, off);
+    if (torn) (void)lsf_write_part(f, fd, buf, n, len, off, true); /* crashing anyway: an error changes nothing */
+    else if (n > 0) w = lsf_write_part(f, fd, buf, n, len, off, false);
     /* A torn write that failed midway landed in part: undoing all n bytes is harmless. */
     lsf_commit_write(f, node, &u, torn ? n : w > 0 ? (size_t)w : 0, torn);
     if (torn) return -EIO;

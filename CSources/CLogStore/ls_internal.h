@@ -77,6 +77,7 @@ typedef struct ls_prepared {
     int fd;
     uint64_t seq;
     int zero_filled; /* every block written with zeros (else only preallocated) */
+    int direct_fd;   /* the same file opened O_WRONLY|O_DIRECT for the writer's direct writes, or -1 */
     char path[LS_PATH_MAX];
 } ls_prepared;
 
@@ -302,6 +303,10 @@ struct ls_log {
 
     /* ---- the active segment: owned by the writer thread ---- */
     int active_fd;
+    int active_direct_fd;  /* the active segment opened with O_DIRECT, or -1 (writes go through
+                              active_fd and the page cache) */
+    uint8_t *active_tail;  /* for direct writes: the active segment's bytes from the start of the
+                              page that holds active_off up to active_off (page_size bytes, aligned) */
     uint64_t active_seq;
     uint64_t active_off;
     int active_header_written;
@@ -337,6 +342,8 @@ struct ls_log {
     uint8_t *batch_buf;
     size_t batch_cap;
     size_t page_size; /* durable writes end on a multiple of it (write_batch); set at open */
+    int direct_writes; /* set at open: durable writes go through O_DIRECT descriptors where the file
+                          system takes them (cfg.no_direct_writes off, segment_size page-aligned) */
     uint32_t expected_ops; /* appends the writer expects to gather for the next batch */
     ls_spin_policy idle_spin; /* whether the idle writer polls before it sleeps */
     int pipelined;         /* batches are completed by the completer while the next one syncs */
@@ -347,7 +354,7 @@ struct ls_log {
     uint64_t next_lsn; /* writer thread only */
     _Atomic uint64_t st_appends, st_records, st_batches, st_frames, st_bytes, st_syncs, st_max_batch,
         st_rotations, st_rotation_waits, st_linger_waits, st_sync_ns, st_gather_ns, st_pipelined_batches,
-        st_idle_spins, st_zero_fill_skips, st_direct_zero_fills, st_cache_releases, st_cache_release_failures;
+        st_idle_spins, st_zero_fill_skips, st_direct_zero_fills, st_direct_writes, st_cache_releases, st_cache_release_failures;
 };
 
 /* ---- point reads (ls_pointread.c) ---- */
@@ -367,12 +374,16 @@ void ls_segment_path(char *out, size_t cap, const char *dir, uint64_t writer_id,
 /* Parses "seg-<writer:16 hex>-<seq:16 hex>.log"; returns 1 on a match. */
 int ls_segment_parse_name(const char *name, uint64_t *writer_id, uint64_t *seq);
 /* Creates, preallocates (and zero-fills unless no_prewrite), fsyncs and publishes (rename +
- * fsync dir) an empty segment file; returns its open fd or a negative ls_status. */
+ * fsync dir) an empty segment file. Sets out->fd to it, opened for reading and writing, and, with
+ * log->direct_writes, out->direct_fd to it opened with O_DIRECT (-1 where the file system refuses
+ * direct I/O). Returns LS_OK or a negative ls_status. */
 int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill, ls_prepared *out, ls_error *err);
 /* Makes the spare segment file recovery kept (log->spare_path, recorded obsolete, all zeros, full
  * size) segment `seq` of this writer: rename, fsync the directory, SEGMENT_OPEN. Returns its
  * open fd in *out like ls_segment_prepare, or a negative ls_status. */
 int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err);
+/* Encodes the seal frame of a segment whose data ends at `off`. */
+void ls_segment_encode_seal(uint8_t frame[LS_SEAL_FRAME_SIZE], uint64_t seq, uint64_t last_lsn, uint64_t off);
 /* Writes a seal frame at `off` of the segment and makes it durable. */
 int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off);
 

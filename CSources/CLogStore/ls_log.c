@@ -103,7 +103,11 @@ static uint64_t new_writer_id(void) {
 
 static void log_free(ls_log *log) {
     if (log->active_fd >= 0) log->io->vt->close(log->io, log->active_fd);
-    if (log->prep_state == LS_PREP_READY) log->io->vt->close(log->io, log->prepared.fd);
+    if (log->active_direct_fd >= 0) log->io->vt->close(log->io, log->active_direct_fd);
+    if (log->prep_state == LS_PREP_READY) {
+        log->io->vt->close(log->io, log->prepared.fd);
+        if (log->prepared.direct_fd >= 0) log->io->vt->close(log->io, log->prepared.direct_fd);
+    }
     if (log->dir_lock_fd >= 0) log->io->vt->close(log->io, log->dir_lock_fd);
     if (log->manifest_inited) ls_manifest_free(&log->manifest);
     free(log->skips);
@@ -119,6 +123,7 @@ static void log_free(ls_log *log) {
     pthread_cond_destroy(&log->done_room_cv);
     free(log->segs);
     free(log->batch_buf);
+    free(log->active_tail);
     ls_sealed_cache_free(&log->sealed_cache);
     free(log);
 }
@@ -152,7 +157,11 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
     snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
     log->cfg.dir = log->dir;
     log->active_fd = -1;
+    log->active_direct_fd = -1;
     log->dir_lock_fd = -1;
+    /* A direct write must end on a multiple of the device's block size; a segment's last write ends
+     * at segment_size. */
+    log->direct_writes = !cfg->no_direct_writes && cfg->segment_size % log->page_size == 0;
     log->expected_ops = 1;
     log->writer_id = new_writer_id();
     struct timespec now;
@@ -205,11 +214,15 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
          * `logstore bench open`). The preparer zero-fills the following ones, and the writer
          * leaves a preallocated-only segment as soon as one is ready (docs/FORMAT.md §6.3). */
         ls_prepared first;
-        rc = log->have_spare ? ls_segment_adopt(log, log->prep_next_seq, &first, err)
+        if (log->direct_writes && posix_memalign((void **)&log->active_tail, log->page_size, log->page_size) != 0)
+            rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
+        if (rc == LS_OK)
+            rc = log->have_spare ? ls_segment_adopt(log, log->prep_next_seq, &first, err)
                              : ls_segment_prepare(log, log->prep_next_seq, 0, &first, err);
         if (rc == LS_OK) {
             log->active_unwritten = !log->have_spare && !log->cfg.no_prewrite;
             log->active_fd = first.fd;
+            log->active_direct_fd = first.direct_fd;
             log->active_seq = first.seq;
             log->prep_next_seq = first.seq + 1;
             rc = ls_writer_start(log, err);
@@ -409,6 +422,7 @@ void ls_log_stats_get(ls_log *log, ls_log_stats *s) {
     s->idle_spins = LS_LOAD(st_idle_spins);
     s->zero_fill_skips = LS_LOAD(st_zero_fill_skips);
     s->direct_zero_fills = LS_LOAD(st_direct_zero_fills);
+    s->direct_writes = LS_LOAD(st_direct_writes);
     s->cache_releases = LS_LOAD(st_cache_releases);
     s->cache_release_failures = LS_LOAD(st_cache_release_failures);
     s->durable_lsn = ls_log_durable_lsn(log);
@@ -433,6 +447,12 @@ int ls_log_close(ls_log *log, ls_log_stats *final_stats, ls_error *err) {
         log->active_fd = -1;
         if (crc < 0 && !log->failed && rc == LS_OK)
             rc = ls_err_set(err, LS_E_IO, -crc, log->dir, "closing the active segment failed");
+    }
+    if (log->active_direct_fd >= 0) {
+        int crc = log->io->vt->close(log->io, log->active_direct_fd);
+        log->active_direct_fd = -1;
+        if (crc < 0 && !log->failed && rc == LS_OK)
+            rc = ls_err_set(err, LS_E_IO, -crc, log->dir, "closing the active segment's direct-I/O descriptor failed");
     }
     /* Only a clean close removes the marker: a failed log's next open should say so. */
     if (rc == LS_OK && !log->failed) rc = ls_marker_remove(log, err);

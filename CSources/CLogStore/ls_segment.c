@@ -66,39 +66,33 @@ static int write_zeros(ls_log *log, ls_io *io, int fd, const void *zeros, size_t
     return 0;
 }
 
-/* Zero-fills [0, end) of the file at `path` (end a multiple of the page size) through a second
- * descriptor opened with O_DIRECT. Returns 1 when done, 0 when the file system does not do
- * direct I/O (open answers EINVAL, as tmpfs does), -errno on failure. */
-static int zero_fill_direct(ls_log *log, ls_io *io, const char *path, uint64_t end) {
-    int fd = io->vt->open(io, path, O_WRONLY | O_DIRECT, 0);
-    if (fd == -EINVAL) return 0;
-    if (fd < 0) return fd;
+/* Zero-fills [0, end) (end a multiple of the page size) through `direct_fd`, opened with O_DIRECT. */
+static int zero_fill_direct(ls_log *log, ls_io *io, int direct_fd, uint64_t end) {
     void *zeros = NULL;
     int rc = -posix_memalign(&zeros, log->page_size, LS_DIRECT_ZERO_CHUNK);
-    if (rc == 0) {
-        memset(zeros, 0, LS_DIRECT_ZERO_CHUNK);
-        rc = write_zeros(log, io, fd, zeros, LS_DIRECT_ZERO_CHUNK, 0, end);
-        free(zeros);
-    }
-    int closed = io->vt->close(io, fd);
-    if (rc == 0) rc = closed;
-    return rc < 0 ? rc : 1;
+    if (rc < 0) return rc;
+    memset(zeros, 0, LS_DIRECT_ZERO_CHUNK);
+    rc = write_zeros(log, io, direct_fd, zeros, LS_DIRECT_ZERO_CHUNK, 0, end);
+    free(zeros);
+    return rc;
 }
 
 /*
  * Writes zeros over [0, size) so later writes overwrite allocated, written blocks.
  *
- * The page-aligned part goes through direct I/O where the file system takes it: the zeros then
- * never enter the page cache, and they reach the disk a chunk at a time, between the writer's
- * syncs. Through the cache, the fsync that follows sent the whole segment at once, and a writer's
- * fdatasync queued behind it waited tens of milliseconds (docs/FORMAT.md §10 note 9). The rest,
- * and everything where direct I/O is refused or turned off (cfg.no_direct_zero_fill), goes
- * through `fd` and the cache.
+ * The page-aligned part goes through `direct_fd` (opened with O_DIRECT; -1 where the file system
+ * refused it) unless cfg.no_direct_zero_fill: the zeros then never enter the page cache, and they
+ * reach the disk a chunk at a time, between the writer's syncs. Through the cache, the fsync that
+ * follows sent the whole segment at once, and a writer's fdatasync queued behind it waited tens of
+ * milliseconds (docs/FORMAT.md §10 note 9). The rest goes through `fd` and the cache.
  */
-static int zero_fill(ls_log *log, ls_io *io, int fd, const char *path, uint64_t size) {
-    uint64_t direct_end = log->cfg.no_direct_zero_fill ? 0 : size - size % log->page_size;
-    int direct = direct_end > 0 ? zero_fill_direct(log, io, path, direct_end) : 0;
-    if (direct < 0) return direct;
+static int zero_fill(ls_log *log, ls_io *io, int fd, int direct_fd, uint64_t size) {
+    uint64_t direct_end = log->cfg.no_direct_zero_fill || direct_fd < 0 ? 0 : size - size % log->page_size;
+    int direct = direct_end > 0;
+    if (direct) {
+        int rc = zero_fill_direct(log, io, direct_fd, direct_end);
+        if (rc < 0) return rc;
+    }
     uint64_t from = direct ? direct_end : 0;
     if (from < size) {
         uint8_t *zeros = calloc(1, LS_PREWRITE_CHUNK);
@@ -109,6 +103,15 @@ static int zero_fill(ls_log *log, ls_io *io, int fd, const char *path, uint64_t 
     }
     if (direct) atomic_fetch_add_explicit(&log->st_direct_zero_fills, 1, memory_order_relaxed);
     return 0;
+}
+
+/* Opens `path` once more, for writing with direct I/O (O_DIRECT). Sets *direct_fd to the descriptor,
+ * or to -1 where the file system does not do direct I/O (the open answers EINVAL, as tmpfs does);
+ * returns 0, or -errno for any other failure. */
+static int open_direct(ls_io *io, const char *path, int *direct_fd) {
+    int fd = io->vt->open(io, path, O_WRONLY | O_DIRECT, 0);
+    *direct_fd = fd == -EINVAL ? -1 : fd;
+    return fd == -EINVAL || fd >= 0 ? 0 : fd;
 }
 
 /* Reserves the file's blocks. Where the file system refuses fallocate (some FUSE and NFS
@@ -126,17 +129,29 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     snprintf(tmp, sizeof tmp, "%s" LS_TMP_SUFFIX, out->path);
     out->seq = seq;
     out->fd = -1;
+    out->direct_fd = -1;
     out->zero_filled = zero_fill_it;
     /* After a failed manifest write nothing may be listed any more: do not even start. */
     if (ls_manifest_failed(&log->manifest, err)) return err->code;
 
     int fd = io->vt->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return ls_err_set(err, LS_E_IO, -fd, tmp, "cannot create segment file");
+    int direct_fd = -1;
     const char *step = "preallocate";
     int rc = preallocate(io, fd, log->cfg.segment_size);
+    /* One descriptor serves the direct zero-fill and then the writer's direct writes. */
+    if (rc == 0 && (log->direct_writes || (zero_fill_it && !log->cfg.no_direct_zero_fill))) {
+        step = "open (O_DIRECT)";
+        rc = open_direct(io, tmp, &direct_fd);
+    }
     if (rc == 0 && zero_fill_it) {
         step = "zero-fill";
-        rc = zero_fill(log, io, fd, tmp, log->cfg.segment_size);
+        rc = zero_fill(log, io, fd, direct_fd, log->cfg.segment_size);
+    }
+    if (rc == 0 && direct_fd >= 0 && !log->direct_writes) {
+        step = "close the O_DIRECT descriptor of";
+        rc = io->vt->close(io, direct_fd);
+        direct_fd = -1;
     }
     if (rc == 0) {
         step = "fsync";
@@ -152,6 +167,7 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     }
     if (rc < 0) {
         io->vt->close(io, fd);
+        if (direct_fd >= 0) io->vt->close(io, direct_fd);
         io->vt->unlink(io, tmp); /* best effort: a leftover .tmp is removed at the next open */
         int code = rc == -ENOSPC ? LS_E_NOSPACE : LS_E_IO;
         return ls_err_set(err, code, -rc, out->path, "cannot %s a new segment", step);
@@ -162,9 +178,11 @@ int ls_segment_prepare(ls_log *log, uint64_t seq, int zero_fill_it, ls_prepared 
     rc = ls_manifest_append(&log->manifest, &open_ev, 1, err);
     if (rc != LS_OK) {
         io->vt->close(io, fd);
+        if (direct_fd >= 0) io->vt->close(io, direct_fd);
         return rc;
     }
     out->fd = fd;
+    out->direct_fd = direct_fd;
     return LS_OK;
 }
 
@@ -173,6 +191,7 @@ int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err)
     ls_segment_path(out->path, sizeof out->path, log->seg_dir, log->writer_id, seq);
     out->seq = seq;
     out->fd = -1;
+    out->direct_fd = -1;
     out->zero_filled = 1; /* read as zeros by this open's scan; prepared as any other */
     if (ls_manifest_failed(&log->manifest, err)) return err->code;
     /* Its SEGMENT_OBSOLETE is durable: a crash before the rename leaves an obsolete file (deleted
@@ -185,12 +204,17 @@ int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err)
         step = "fsync the directory of";
         rc = io->vt->fsync_dir(io, log->seg_dir);
     }
-    int fd = -1;
+    int fd = -1, direct_fd = -1;
     if (rc == 0) {
         step = "open";
         fd = rc = io->vt->open(io, out->path, O_RDWR, 0);
     }
+    if (rc >= 0 && log->direct_writes) {
+        step = "open (O_DIRECT)";
+        rc = open_direct(io, out->path, &direct_fd);
+    }
     if (rc < 0) {
+        if (fd >= 0) io->vt->close(io, fd);
         int code = rc == -ENOSPC ? LS_E_NOSPACE : LS_E_IO;
         return ls_err_set(err, code, -rc, out->path, "cannot %s a reused segment", step);
     }
@@ -198,14 +222,15 @@ int ls_segment_adopt(ls_log *log, uint64_t seq, ls_prepared *out, ls_error *err)
     rc = ls_manifest_append(&log->manifest, &open_ev, 1, err);
     if (rc != LS_OK) {
         io->vt->close(io, fd);
+        if (direct_fd >= 0) io->vt->close(io, direct_fd);
         return rc;
     }
     out->fd = fd;
+    out->direct_fd = direct_fd;
     return LS_OK;
 }
 
-int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off) {
-    uint8_t frame[LS_SEAL_FRAME_SIZE];
+void ls_segment_encode_seal(uint8_t frame[LS_SEAL_FRAME_SIZE], uint64_t seq, uint64_t last_lsn, uint64_t off) {
     uint8_t *body = frame + LS_FRAME_HEADER_SIZE;
     ls_put_u64(body, last_lsn);
     ls_put_u64(body + 8, off);
@@ -218,6 +243,11 @@ int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, ui
         .raw_len = LS_SEAL_BODY_SIZE,
     };
     ls_frame_header_encode(&h, ls_crc32c_value(body, LS_SEAL_BODY_SIZE), frame);
+}
+
+int ls_segment_write_seal(ls_io *io, int fd, uint64_t seq, uint64_t last_lsn, uint64_t off) {
+    uint8_t frame[LS_SEAL_FRAME_SIZE];
+    ls_segment_encode_seal(frame, seq, last_lsn, off);
     struct iovec iov = {frame, sizeof frame};
     return io->vt->write_durable(io, fd, &iov, 1, (off_t)off);
 }

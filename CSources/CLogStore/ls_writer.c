@@ -356,19 +356,91 @@ static void segment_list_update(ls_log *log, uint64_t seq, uint64_t last_lsn, ui
     pthread_mutex_unlock(&log->seg_mu);
 }
 
+/* Grows the batch buffer to `need` bytes, page-aligned as direct I/O requires (its content is not
+ * kept: every write builds it anew). */
+static int ensure_batch_buf(ls_log *log, size_t need) {
+    if (need <= log->batch_cap) return 0;
+    size_t cap = log->batch_cap ? log->batch_cap : 64 * 1024;
+    while (cap < need) cap *= 2;
+    void *b = NULL;
+    if (posix_memalign(&b, log->page_size, cap) != 0) return -ENOMEM;
+    free(log->batch_buf);
+    log->batch_buf = b;
+    log->batch_cap = cap;
+    return 0;
+}
+
+/*
+ * The length of a durable write of `len` bytes at `off`, extended with zeros to the next page
+ * boundary (at most to the segment's end). The writer only appends to segments that were empty
+ * when this process took them (prepared, or an adopted spare), so the bytes past the active
+ * offset were never written: zeros, or preallocated blocks that read as zeros. The padding
+ * changes nothing on disk; it makes the write cover its last page whole. A direct write must end
+ * on a block boundary. A write through the page cache that ends inside a page the cache does not
+ * hold makes the kernel read that page from disk first, and direct zero-fills (ls_segment.c) leave
+ * none of a new segment's pages cached; the next such write starts inside the page this one left
+ * cached.
+ */
+static size_t page_padded_length(const ls_log *log, uint64_t off, size_t len) {
+    uint64_t end = off + len;
+    uint64_t padded_end = (end + log->page_size - 1) / log->page_size * log->page_size;
+    if (padded_end > log->cfg.segment_size) padded_end = log->cfg.segment_size;
+    return (size_t)(padded_end > end ? padded_end - off : len);
+}
+
+/*
+ * Where the next write's new bytes go in the batch buffer. A direct write must start on a block
+ * boundary, so it starts at the page that holds active_off and carries that page's bytes before
+ * active_off first (a copy kept in active_tail), rewriting them unchanged, as write-back of the
+ * page cache does with a partly written page. A write through the cache starts at active_off.
+ */
+static size_t active_lead(const ls_log *log) {
+    return log->active_direct_fd >= 0 ? (size_t)(log->active_off % log->page_size) : 0;
+}
+
+/*
+ * Writes the `len` bytes at batch_buf + active_lead() to the active segment at active_off and
+ * makes them durable: one durable write, from the start of active_off's page when writing
+ * directly, padded with zeros to the next page boundary (page_padded_length). The buffer must hold
+ * active_lead() + len + page_size bytes. Does not move active_off. Returns 0 or -errno.
+ */
+static int write_active(ls_log *log, size_t len) {
+    const uint64_t off = log->active_off;
+    const size_t lead = active_lead(log);
+    const size_t padded = page_padded_length(log, off, len);
+    memset(log->batch_buf + lead + len, 0, padded - len);
+    const int direct = log->active_direct_fd >= 0;
+    if (direct) memcpy(log->batch_buf, log->active_tail, lead);
+    struct iovec iov = {log->batch_buf, lead + padded};
+    uint64_t t0 = ls_now_ns();
+    int rc = log->io->vt->write_durable(log->io, direct ? log->active_direct_fd : log->active_fd, &iov, 1,
+                                        (off_t)(off - lead));
+    atomic_fetch_add_explicit(&log->st_sync_ns, ls_now_ns() - t0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
+    if (rc == 0 && direct) {
+        atomic_fetch_add_explicit(&log->st_direct_writes, 1, memory_order_relaxed);
+        size_t end = lead + len, page_start = end - end % log->page_size;
+        memcpy(log->active_tail, log->batch_buf + page_start, end - page_start);
+    }
+    return rc;
+}
+
 /* Seals the active segment and switches to the prepared one. */
 static int rotate(ls_log *log, ls_error *err) {
+    if (log->active_header_written && ensure_batch_buf(log, active_lead(log) + LS_SEAL_FRAME_SIZE + log->page_size) < 0)
+        return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a seal (nothing was written)");
     ls_prepared next;
     int rc = take_prepared(log, &next, err);
     if (rc != LS_OK) return rc; /* nothing was written: the log stays usable */
     if (log->active_header_written) {
         uint64_t last = log->next_lsn - 1;
-        int wrc = ls_segment_write_seal(log->io, log->active_fd, log->active_seq, last, log->active_off);
-        atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
+        ls_segment_encode_seal(log->batch_buf + active_lead(log), log->active_seq, last, log->active_off);
+        int wrc = write_active(log, LS_SEAL_FRAME_SIZE);
         if (wrc < 0) {
             char path[LS_PATH_MAX];
             ls_segment_path(path, sizeof path, log->seg_dir, log->writer_id, log->active_seq);
             log->io->vt->close(log->io, next.fd);
+            if (next.direct_fd >= 0) log->io->vt->close(log->io, next.direct_fd);
             ls_err_set_at(err, LS_E_UNKNOWN_OUTCOME, -wrc, path, log->active_off, "sealing the segment failed");
             return LS_E_UNKNOWN_OUTCOME;
         }
@@ -382,24 +454,15 @@ static int rotate(ls_log *log, ls_error *err) {
         /* The active file was never used; the next open removes it. */
     }
     log->io->vt->close(log->io, log->active_fd);
+    if (log->active_direct_fd >= 0) log->io->vt->close(log->io, log->active_direct_fd);
     log->active_fd = next.fd;
+    log->active_direct_fd = next.direct_fd;
     log->active_seq = next.seq;
     log->active_off = 0;
     log->active_header_written = 0;
     log->active_unwritten = !next.zero_filled; /* left early once a zero-filled one is ready */
     ls_writer_request_preparation(log);
     return LS_OK;
-}
-
-static int ensure_batch_buf(ls_log *log, size_t need) {
-    if (need <= log->batch_cap) return 0;
-    size_t cap = log->batch_cap ? log->batch_cap : 64 * 1024;
-    while (cap < need) cap *= 2;
-    uint8_t *b = realloc(log->batch_buf, cap);
-    if (!b) return -ENOMEM;
-    log->batch_buf = b;
-    log->batch_cap = cap;
-    return 0;
 }
 
 /* Emits the batch's one frame at out: header + every payload + padding. Returns bytes used. */
@@ -424,23 +487,6 @@ static size_t emit_frame(uint8_t *out, const ls_op *ops, uint64_t first_lsn, uin
     memset(p, 0, used - (size_t)(p - out)); /* padding */
     *records = h.record_count;
     return used;
-}
-
-/*
- * The length of a durable write of `len` bytes at `off`, extended with zeros to the next page
- * boundary (at most to the segment's end). The writer only appends to segments that were empty
- * when this process took them (prepared, or an adopted spare), so the bytes past the active
- * offset were never written: zeros, or preallocated blocks that read as zeros. The padding
- * changes nothing on disk; it makes the write cover its last page whole. A buffered write that
- * ends inside a page the page cache does not hold makes the kernel read that page from disk
- * first, and direct zero-fills (ls_segment.c) leave none of a new segment's pages cached. The
- * next write starts inside the page this one left cached.
- */
-static size_t page_padded_length(const ls_log *log, uint64_t off, size_t len) {
-    uint64_t end = off + len;
-    uint64_t padded_end = (end + log->page_size - 1) / log->page_size * log->page_size;
-    if (padded_end > log->cfg.segment_size) padded_end = log->cfg.segment_size;
-    return (size_t)(padded_end > end ? padded_end - off : len);
 }
 
 static uint64_t batch_body_size(const ls_op *ops) {
@@ -469,7 +515,8 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
         if (rc != LS_OK) return rc;
         header = LS_SEGMENT_HEADER_SIZE;
     }
-    if (ensure_batch_buf(log, (size_t)(header + frame_size) + log->page_size) < 0 ||
+    const size_t lead = active_lead(log);
+    if (ensure_batch_buf(log, lead + (size_t)(header + frame_size) + log->page_size) < 0 ||
         (header && ls_log_reserve_segment(log) < 0))
         return ls_err_set(err, LS_E_NOMEM, ENOMEM, NULL, "out of memory for a batch (nothing was written)");
     at->first_lsn = log->next_lsn;
@@ -477,18 +524,13 @@ static int write_batch(ls_log *log, ls_op *ops, uint32_t count, ls_batch_place *
     at->body_off = log->active_off + header + LS_FRAME_HEADER_SIZE;
     if (header) {
         ls_segment_header sh = {LS_FORMAT_VERSION, log->writer_id, log->active_seq, log->next_lsn, log->cfg.segment_size};
-        ls_segment_header_encode(&sh, log->batch_buf);
+        ls_segment_header_encode(&sh, log->batch_buf + lead);
     }
     uint64_t records;
-    size_t len = (size_t)header + emit_frame(log->batch_buf + header, ops, log->next_lsn, log->active_seq, &records);
+    size_t len =
+        (size_t)header + emit_frame(log->batch_buf + lead + header, ops, log->next_lsn, log->active_seq, &records);
     uint64_t off = log->active_off;
-    size_t padded = page_padded_length(log, off, len);
-    memset(log->batch_buf + len, 0, padded - len);
-    struct iovec iov = {log->batch_buf, padded};
-    uint64_t t0 = ls_now_ns();
-    int rc = log->io->vt->write_durable(log->io, log->active_fd, &iov, 1, (off_t)off);
-    atomic_fetch_add_explicit(&log->st_sync_ns, ls_now_ns() - t0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&log->st_syncs, 1, memory_order_relaxed);
+    int rc = write_active(log, len);
     char path[LS_PATH_MAX];
     ls_segment_path(path, sizeof path, log->seg_dir, log->writer_id, log->active_seq);
     if (rc < 0) {

@@ -61,6 +61,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
         config.spin_max_us = configuration.writerSpinMicroseconds
         config.no_prewrite = configuration.prewriteSegments ? 0 : 1
         config.no_direct_zero_fill = configuration.directZeroFill ? 0 : 1
+        config.no_direct_writes = configuration.directWrites ? 0 : 1
         config.sealed_cache_bytes = configuration.sealedSegmentCacheBytes ?? .max  // LS_KEEP_SEALED_CACHE
         config.backend = configuration.cBackend
         config.uring_mode = configuration.cUringMode
@@ -321,7 +322,7 @@ public final class CommitLog: @unchecked Sendable {  // safe: `lock` guards `han
                 bytesWritten: s.bytes_written, syncs: s.syncs, maxBatch: s.max_batch, rotations: s.rotations,
                 rotationWaits: s.rotation_waits, lingerWaits: s.linger_waits, syncNanoseconds: s.sync_ns,
                 gatherNanoseconds: s.gather_ns, pipelinedBatches: s.pipelined_batches, idleSpins: s.idle_spins,
-                zeroFillSkips: s.zero_fill_skips, directZeroFills: s.direct_zero_fills, cacheReleases: s.cache_releases,
+                zeroFillSkips: s.zero_fill_skips, directZeroFills: s.direct_zero_fills, directWrites: s.direct_writes, cacheReleases: s.cache_releases,
                 cacheReleaseFailures: s.cache_release_failures, durableLSN: s.durable_lsn,
                 backend: String(cString: ls_backend_name(s.backend)))
         }

@@ -70,6 +70,10 @@ public struct LogStatistics: Sendable, Equatable {
     /// system refuses direct I/O (tmpfs), or with ``LogConfiguration/directZeroFill`` `false`,
     /// they are zero-filled through the cache instead.
     public var directZeroFills: UInt64 = 0
+    /// Durable writes (commits and seals) made with direct I/O (``LogConfiguration/directWrites``).
+    /// The others went through the page cache: with `directWrites` `false`, where the file system
+    /// refuses direct I/O (tmpfs), or where the segment size is not a multiple of the page size.
+    public var directWrites: UInt64 = 0
     /// Sealed segments whose cached pages were released (``LogConfiguration/sealedSegmentCacheBytes``).
     public var cacheReleases: UInt64 = 0
     /// Releases that failed: the segment could not be opened or the kernel refused the advice.

@@ -25,6 +25,9 @@ struct BenchOptions: ParsableArguments {
     @Flag(name: .customLong("cached-zero-fill"), help: "Zero-fill new segments through the page cache, not with direct I/O.")
     var cachedZeroFill = false
 
+    @Flag(name: .customLong("buffered-writes"), help: "Write commits through the page cache, not with direct I/O.")
+    var bufferedWrites = false
+
     @Option(name: .customLong("sealed-cache"), help: "Page cache left to the sealed segments before the oldest one's is released; K, M and G suffixes are binary, 'keep' never releases (default: \((LogConfiguration().sealedSegmentCacheBytes ?? 0) >> 20)M).")
     var sealedCache: SealedCacheChoice?
 
@@ -68,6 +71,7 @@ struct BenchOptions: ParsableArguments {
         if let spinMicroseconds { configuration.writerSpinMicroseconds = spinMicroseconds }
         configuration.prewriteSegments = !noPrewrite
         configuration.directZeroFill = !cachedZeroFill
+        configuration.directWrites = !bufferedWrites
         configuration.pipelining = pipelining.pipelining
         if let segmentSize { configuration.segmentSize = segmentSize.bytes }
         if let sealedCache { configuration.sealedSegmentCacheBytes = sealedCache.bytes }
@@ -149,12 +153,13 @@ enum UringModeChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     }
 }
 
-/// A byte count on the command line: digits with an optional binary suffix K, M or G
-/// (`64M` is 64 MiB).
 /// `--sealed-cache`: a byte count, or `keep` for never releasing (`nil`).
 struct SealedCacheChoice: ExpressibleByArgument, Sendable {
     /// ``LogConfiguration/sealedSegmentCacheBytes``.
     let bytes: UInt64?
+
+    /// The choice spelled as the command line takes it (bytes without a suffix).
+    var argument: String { bytes.map { "\($0)" } ?? "keep" }
 
     init?(argument: String) {
         if argument == "keep" {
@@ -167,6 +172,8 @@ struct SealedCacheChoice: ExpressibleByArgument, Sendable {
     }
 }
 
+/// A byte count on the command line: digits with an optional binary suffix K, M or G
+/// (`64M` is 64 MiB).
 struct ByteCount: ExpressibleByArgument, Sendable {
     /// The count in bytes.
     let bytes: UInt64

@@ -100,6 +100,7 @@ struct BenchReport: Sendable {
         object["rotation_waits"] = .unsigned(statistics.rotationWaits)
         object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
         object["direct_zero_fills"] = .unsigned(statistics.directZeroFills)
+        object["direct_writes"] = .unsigned(statistics.directWrites)
         object["cache_releases"] = .unsigned(statistics.cacheReleases)
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
         object["ratio_to_ceiling"] = row.ratio.map { .number($0, decimals: 4) } ?? .null
@@ -107,6 +108,7 @@ struct BenchReport: Sendable {
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
         object["direct_zero_fill"] = .bool(configuration.directZeroFill)
+        object["direct_write"] = .bool(configuration.directWrites)
         object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)
@@ -123,6 +125,7 @@ struct BenchReport: Sendable {
             "spin \(configuration.writerSpinMicroseconds) µs",
             "prewrite \(configuration.prewriteSegments ? "on" : "off")",
             "zero-fill \(configuration.directZeroFill ? "direct" : "cached")",
+            "writes \(configuration.directWrites ? "direct" : "buffered")",
             "segment \(Format.bytes(configuration.segmentSize))",
             "sealed cache \(configuration.sealedSegmentCacheBytes.map { Format.bytes($0) } ?? "kept")",
             "commit max \(configuration.commitMaxOps) ops / \(Format.bytes(UInt64(configuration.commitMaxBytes)))",

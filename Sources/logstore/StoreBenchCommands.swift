@@ -219,6 +219,8 @@ extension BenchOptions {
         if let spinMicroseconds { arguments += ["--spin-us", "\(spinMicroseconds)"] }
         if noPrewrite { arguments.append("--no-prewrite") }
         if cachedZeroFill { arguments.append("--cached-zero-fill") }
+        if bufferedWrites { arguments.append("--buffered-writes") }
+        if let sealedCache { arguments += ["--sealed-cache", sealedCache.argument] }
         if let segmentSize { arguments += ["--segment-size", "\(segmentSize.bytes)"] }
         return arguments
     }

@@ -50,6 +50,7 @@ struct StoreBenchReport: Sendable {
             object["rotation_waits"] = .unsigned(statistics.rotationWaits)
             object["zero_fill_skips"] = .unsigned(statistics.zeroFillSkips)
             object["direct_zero_fills"] = .unsigned(statistics.directZeroFills)
+            object["direct_writes"] = .unsigned(statistics.directWrites)
             object["cache_releases"] = .unsigned(statistics.cacheReleases)
         }
         object["fsync_ceiling_per_sec"] = .number(ceiling.writesPerSecond, decimals: 1)
@@ -60,6 +61,7 @@ struct StoreBenchReport: Sendable {
         object["spin_us"] = .unsigned(UInt64(configuration.writerSpinMicroseconds))
         object["prewrite"] = .bool(configuration.prewriteSegments)
         object["direct_zero_fill"] = .bool(configuration.directZeroFill)
+        object["direct_write"] = .bool(configuration.directWrites)
         object["sealed_cache_bytes"] = configuration.sealedSegmentCacheBytes.map { .unsigned($0) } ?? .null
         object["uring_mode"] = .string(UringModeChoice.name(of: configuration.uringMode))
         object["segment_size"] = .unsigned(configuration.segmentSize)

@@ -5,19 +5,13 @@ import Testing
 @testable import LogStore
 
 /// The preparer zero-fills new segments with direct I/O where the file system takes it and through
-/// the page cache where it does not (C `zero_fill` in ls_segment.c, docs/FORMAT.md §6.1), and every
-/// durable write ends on a page boundary (`page_padded_length` in ls_writer.c, §6.2).
-@Suite("Direct zero-fill and page-ending writes")
+/// the page cache where it does not (C `zero_fill` in ls_segment.c, docs/FORMAT.md §6.1).
+@Suite("Direct zero-fill")
 struct DirectZeroFillTests {
     static let segmentSize: UInt64 = 256 * 1024
 
-    // GNU extensions the Glibc module leaves out (Linux's values).
+    // A GNU extension the Glibc module leaves out (Linux's value).
     static let seekHole: Int32 = 4
-    #if arch(arm64)
-    static let oDirect: Int32 = 0o200000
-    #else
-    static let oDirect: Int32 = 0o40000
-    #endif
 
     /// Appends 100-byte values one at a time until the log has sealed `rotations` segments.
     static func fill(_ log: CommitLog, rotations: UInt64) async throws -> [[UInt8]] {
@@ -34,16 +28,6 @@ struct DirectZeroFillTests {
         try FaultyLog(directory: dir.logPath, backend: .pwritev, seed: seed, configuration: smallSegments(.pwritev, segmentSize: segmentSize)) {
             ls_faultio_set_direct_open_error($0, directOpenError)
         }
-    }
-
-    /// Whether the file system under `dir` opens files with `O_DIRECT` (tmpfs does not).
-    static func takesDirectIO(_ dir: String) -> Bool {
-        let path = dir + "/direct-control"
-        let fd = open(path, O_RDWR | O_CREAT | oDirect, 0o644)
-        defer { unlink(path) }
-        guard fd >= 0 else { return false }
-        close(fd)
-        return true
     }
 
     /// Whether `lseek(SEEK_HOLE)` under `dir` tells preallocated, never-written blocks from written
@@ -81,7 +65,7 @@ struct DirectZeroFillTests {
         try log.close()
         let statistics = log.statistics
         #expect(statistics.zeroFillSkips == 0, "\(statistics)")
-        if Self.takesDirectIO(dir.path) {
+        if fileSystemTakesDirectIO(dir.path) {
             // Every segment the writer rotated into was zero-filled first; the next one may have
             // been cut short by the close.
             #expect(statistics.directZeroFills >= statistics.rotations, "\(statistics)")
@@ -101,6 +85,7 @@ struct DirectZeroFillTests {
         #expect(faulty.log.failure == nil)
         try faulty.log.close()
         ls_io_destroy(faulty.io)
+        #expect(faulty.log.statistics.directWrites == 0, "the writer's opens with O_DIRECT are refused too")
         try Self.expectZeroFilledThroughCache(faulty.log.statistics, dir, values)
     }
 
@@ -127,35 +112,14 @@ struct DirectZeroFillTests {
     @Test("any other failure to open for direct I/O fails the preparation: the append fails, unwritten, and the log goes on")
     func directOpenFailureFailsThePreparation() async throws {
         let dir = TemporaryDirectory()
-        let faulty = try Self.faultyLog(dir, seed: 13, directOpenError: EIO)
+        let faulty = try Self.faultyLog(dir, seed: 13, directOpenError: 0)
+        ls_faultio_set_direct_open_error(faulty.faults, EIO)
         let (acks, failure) = await appendUntilFirstFailure(faulty)
         #expect(failure?.kind == .io, "\(String(describing: failure))")
         #expect(failure?.errno == EIO)
-        #expect(failure?.message.contains("zero-fill") == true, "\(String(describing: failure))")
+        #expect(failure?.message.contains("O_DIRECT") == true, "\(String(describing: failure))")
         #expect(faulty.log.failure == nil, "a failed preparation is not fail-stop")
         // Direct I/O works again: the preparation is retried and the next append gets the next LSN.
         try await expectLogGoesOn(faulty, dir, acks: acks) { ls_faultio_set_direct_open_error($0, 0) }
-    }
-
-    @Test("every batch's durable write ends on a page boundary or at the end of its segment", arguments: [1, 100, 5000])
-    func writesEndOnPageBoundaries(valueSize: Int) async throws {
-        let dir = TemporaryDirectory()
-        let held = try HeldSyncIO(seed: 17)
-        let log = try CommitLog(
-            directory: dir.logPath, configuration: smallSegments(.pwritev, segmentSize: Self.segmentSize), io: held.io)
-        let values = try await appendUntilRotations(log, 2, writer: 2, valueSize: valueSize)
-        try log.close()
-        held.destroy()
-        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
-        // A seal (one per rotation, a frame header and its body) is not padded: see FORMAT.md §6.3.
-        let sealSize = Int(LS_FRAME_HEADER_SIZE) + Int(LS_SEAL_BODY_SIZE)
-        let writes = held.durableWrites
-        let rotations = Int(log.statistics.rotations)
-        #expect(writes.count == values.count + rotations, "one durable write per append and per seal: \(writes.count)")
-        for write in writes where write.length != sealSize {
-            let end = write.offset + Int64(write.length)
-            #expect(end % page == 0 || end == Int64(Self.segmentSize), "a durable write ends at \(end)")
-        }
-        try Self.expectIntact(dir.logPath, values)
     }
 }

@@ -1072,7 +1072,7 @@ extension FaultMatrix {
         }
         let target = try #require(calls.last?.last { call in call.operation == "write_durable" }, "tornFrame \(frame): no durable write")
         let bytes = try #require(target.bytes)
-        let frameStart = target.offset == 0 ? 64 : 0
+        let frameStart = try #require(Self.frameStart(of: target, in: calls.flatMap { $0 }), "tornFrame \(frame)")
         let storedLength = bytes[frameStart + 8..<frameStart + 12].reversed().reduce(0) { $0 << 8 | Int($1) }
         let unpaddedEnd = frameStart + 40 + storedLength
         let frameEnd = (unpaddedEnd + 7) / 8 * 8  // with the frame's own padding (FORMAT.md §3)
@@ -1083,7 +1083,11 @@ extension FaultMatrix {
         let writeEnd = Int(target.offset) + bytes.count
         #expect(writeEnd % Int(sysconf(Int32(_SC_PAGESIZE))) == 0 || writeEnd == Int(configuration.log.segmentSize),
                 "tornFrame \(frame): the write ends at \(writeEnd)")
-        let cuts = frame.cuts(length: min(bytes.count, frameEnd + 8)) + (bytes.count > frameEnd + 8 ? [bytes.count - 1] : [])
+        // A direct write starts at its page and first rewrites, unchanged, that page's bytes before
+        // the frame: a tear among them loses the frame like a tear at its first byte.
+        let leadCuts = frameStart > 64 ? [0, frameStart / 2, frameStart - 1] : Array(0..<frameStart)
+        let cuts = leadCuts + frame.cuts(length: min(bytes.count, frameEnd + 8) - frameStart).map { $0 + frameStart }
+            + (bytes.count > frameEnd + 8 ? [bytes.count - 1] : [])
 
         var seed = FaultMatrix.seedOverride ?? 1
         var exact = Set<Int>()
@@ -1123,7 +1127,8 @@ extension FaultMatrix {
                 let region = Array(file[Int(write.offset)..<min(file.count, Int(write.offset) + intended.count)])
                 var onDisk = 0
                 while onDisk < region.count && region[onDisk] == intended[onDisk] { onDisk += 1 }
-                let isExact = onDisk >= cut && region.count == intended.count && region[cut...].allSatisfy { $0 == 0 }
+                // Up to the frame the write repeats what was there; after the cut the old zeros stay.
+                let isExact = onDisk >= cut && region.count == intended.count && region[max(cut, frameStart)...].allSatisfy { $0 == 0 }
                 let tail = region[min(onDisk, region.count)...]
                 #expect(tail.allSatisfy { $0 == 0 }, "\(label): bytes after the surviving prefix are neither the write's nor the old zeros")
                 let (_, outcome) = try await FaultMatrix.recover(copy.logPath, [lane], configuration, label: label, more: 2,
@@ -1150,6 +1155,24 @@ extension FaultMatrix {
 
     /// Runs `steps` writes on a copy of `base` over a ``TracingIO``, settling after each; returns
     /// the calls of each and the call count after each.
+    /// Where the frame of durable write `target` starts within the write. The writes of each
+    /// segment file are walked from its first (at offset 0, after the 64-byte segment header): each
+    /// frame ends the data, so the next write's frame starts there, `target.offset` bytes earlier
+    /// for a direct write that starts at the page holding it (FORMAT.md §6.2). `calls` must hold
+    /// every durable write of this process into target's file. Nil if target is not among them.
+    static func frameStart(of target: TracedCall, in calls: [TracedCall]) -> Int? {
+        var dataEnd: [String: Int] = [:]
+        for call in calls where call.operation == "write_durable" && call.rawPath.contains("/segments/") {
+            guard let bytes = call.bytes else { return nil }
+            let end = dataEnd[call.rawPath] ?? 0
+            let start = end - Int(call.offset) + (end == 0 ? 64 : 0)
+            if call.index == target.index { return start }
+            let storedLength = bytes[start + 8..<start + 12].reversed().reduce(0) { $0 << 8 | Int($1) }
+            dataEnd[call.rawPath] = Int(call.offset) + (start + 40 + storedLength + 7) / 8 * 8
+        }
+        return nil
+    }
+
     static func dryRun(
         _ base: TemporaryDirectory, _ baseLane: Lane, _ configuration: StoreConfiguration, steps: Int,
         stopWhen: ((Int, [TracedCall], Bool) -> Bool)? = nil, _ step: (inout Lane, Int) -> MatrixOp

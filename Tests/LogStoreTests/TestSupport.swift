@@ -62,6 +62,22 @@ func expectLogHolds(_ path: String, _ configuration: LogConfiguration, _ values:
     try reopened.close()
 }
 
+/// Whether the file system under `dir` opens files with `O_DIRECT` (tmpfs does not).
+func fileSystemTakesDirectIO(_ dir: String) -> Bool {
+    // O_DIRECT is a GNU extension the Glibc module leaves out (Linux's values).
+    #if arch(arm64)
+    let oDirect: Int32 = 0o200000
+    #else
+    let oDirect: Int32 = 0o40000
+    #endif
+    let path = dir + "/direct-control"
+    let fd = open(path, O_RDWR | O_CREAT | oDirect, 0o644)
+    defer { unlink(path) }
+    guard fd >= 0 else { return false }
+    close(fd)
+    return true
+}
+
 /// Segment files of a store, sorted by sequence.
 func segmentFiles(_ root: String) -> [String] {
     let dir = segmentsDirectory(root)

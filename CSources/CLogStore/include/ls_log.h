@@ -130,6 +130,13 @@ typedef struct ls_log_config {
                                     takes direct I/O (O_DIRECT, the default): a lower p99, the
                                     zeros' burst at each segment's fsync in the p999 (FORMAT.md
                                     §10 note 9) */
+    int no_direct_writes;        /* 1: write batches and seals through the page cache even where the
+                                    file system takes direct I/O. By default (0) each durable write
+                                    goes to the active segment through a second descriptor opened
+                                    with O_DIRECT, from the start of the page it extends
+                                    (docs/FORMAT.md §6.2): no copy into the page cache and a cheaper
+                                    sync, but the first read of fresh data comes from the disk. Only
+                                    where segment_size is a multiple of the page size */
     uint64_t sealed_cache_bytes; /* page cache left to the sealed segments this log wrote: past it,
                                     the oldest one's cached pages are released (POSIX_FADV_DONTNEED,
                                     docs/FORMAT.md §6.4). LS_KEEP_SEALED_CACHE never releases;
@@ -292,6 +299,9 @@ typedef struct ls_log_stats {
                                    cache; the others were zero-filled through it, because the file
                                    system refused direct I/O or no_direct_zero_fill is set
                                    (docs/FORMAT.md §6.1) */
+    uint64_t direct_writes;    /* durable writes (batches and seals) made with direct I/O (O_DIRECT);
+                                  the others went through the page cache (no_direct_writes, or the
+                                  file system refused direct I/O; docs/FORMAT.md §6.2) */
     uint64_t cache_releases;   /* sealed segments whose cached pages were released (sealed_cache_bytes) */
     uint64_t cache_release_failures; /* releases that failed (the file could not be opened or advised);
                                         advice only: the data is untouched, the pages stay cached */
