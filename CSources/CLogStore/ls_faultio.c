@@ -19,6 +19,9 @@
  *   - TORN_CRASH: pwrite / write_durable writes its first `arg` bytes (clamped
  *     to len - 1; across the iovecs for write_durable) unsynced, then the crash
  *     begins and the call returns -EIO. On any other call it is CRASH.
+ *   A write that lands in part (SHORT_WRITE, TORN_CRASH) through a descriptor
+ *   opened with O_DIRECT lands through one of the same file without it: the
+ *   kernel takes only block-aligned direct writes, the disk model any prefix.
  *   - CRASH: the crash begins before the call; it returns -EIO.
  *   - SYNC_EIO: write_durable writes all its bytes with plain pwrites, leaves
  *     them unsynced and returns -EIO. fsync / fdatasync / fsync_dir return -EIO
