@@ -218,7 +218,7 @@ int ls_log_open(const ls_log_config *cfg, ls_log **out, ls_recovery_info *info, 
             rc = ls_err_set(err, LS_E_NOMEM, ENOMEM, cfg->dir, "out of memory");
         if (rc == LS_OK)
             rc = log->have_spare ? ls_segment_adopt(log, log->prep_next_seq, &first, err)
-                             : ls_segment_prepare(log, log->prep_next_seq, 0, &first, err);
+                                 : ls_segment_prepare(log, log->prep_next_seq, 0, &first, err);
         if (rc == LS_OK) {
             log->active_unwritten = !log->have_spare && !log->cfg.no_prewrite;
             log->active_fd = first.fd;
