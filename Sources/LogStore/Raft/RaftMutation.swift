@@ -11,8 +11,8 @@ enum RaftMutation: Sendable {
     case snapshot(RaftSnapshotMarker)
     case removeGroup
 
-    /// Appends this change's records to `batch`.
-    func encode(_ group: RaftGroupID, into batch: inout RaftRecordBatch) {
+    /// Writes this change's records to `batch`.
+    func encode(_ group: RaftGroupID, into batch: inout RaftRecordBatch.Writer) {
         switch self {
         case .entries(let entries):
             for entry in entries { batch.addEntry(group, entry) }

@@ -27,8 +27,9 @@ struct RaftRecordBatch: Sendable {
         items.reserveCapacity(records)
     }
 
-    /// The records of `parts`' mutations, in order, with the buffers sized once up front
-    /// (growing them while encoding a 256-entry append copied them about ten times).
+    /// The records of `parts`' mutations, in order. The byte buffer is allocated once, at its
+    /// final size, and written in place (appending to it cost about 40 ns per 256-byte entry,
+    /// 10 µs of every 256-entry append, on the caller's way to the log).
     init(encoding parts: some Collection<(group: RaftGroupID, mutations: [RaftMutation])>) {
         var reserve = 0, records = 0
         for part in parts {
@@ -37,30 +38,66 @@ struct RaftRecordBatch: Sendable {
                 records += mutation.recordCount
             }
         }
-        self.init(reservingBytes: reserve, records: records)
-        for part in parts {
-            for mutation in part.mutations { mutation.encode(part.group, into: &self) }
+        var items: [Item] = []
+        bytes = [UInt8](unsafeUninitializedCapacity: reserve) { buffer, initialized in
+            var writer = Writer(buffer: UnsafeMutableRawBufferPointer(buffer), records: records)
+            for part in parts {
+                for mutation in part.mutations { mutation.encode(part.group, into: &writer) }
+            }
+            initialized = writer.count
+            items = writer.items
         }
+        self.items = items
     }
 
-    /// Adds an entry record.
-    mutating func addEntry(_ group: RaftGroupID, _ entry: RaftEntry) {
-        let start = bytes.count
-        bytes.appendWord(group.rawValue)
-        bytes.appendWord(entry.index)
-        bytes.appendWord(entry.term)
-        bytes += entry.payload
-        items.append(
-            Item(type: RecordType.raftEntry.rawValue, keyStart: start, keyLength: RaftRecord.entryKeySize,
-                 valueLength: entry.payload.count))
-    }
+    /// Writes records into the buffer of a batch being made by ``init(encoding:)``, which is
+    /// as large as the mutations' ``RaftMutation/encodedPayloadBytes`` say.
+    struct Writer {
+        private let buffer: UnsafeMutableRawBufferPointer
+        /// Bytes written so far.
+        private(set) var count = 0
+        /// The records written so far.
+        private(set) var items: [Item] = []
 
-    /// Adds a record built as a ``LogRecord`` (the small control records).
-    mutating func add(_ record: LogRecord) {
-        let start = bytes.count
-        bytes += record.key
-        bytes += record.value
-        items.append(Item(type: record.type, keyStart: start, keyLength: record.key.count, valueLength: record.value.count))
+        fileprivate init(buffer: UnsafeMutableRawBufferPointer, records: Int) {
+            self.buffer = buffer
+            items.reserveCapacity(records)
+        }
+
+        /// Adds an entry record.
+        mutating func addEntry(_ group: RaftGroupID, _ entry: RaftEntry) {
+            let start = count
+            store(group.rawValue)
+            store(entry.index)
+            store(entry.term)
+            copy(entry.payload)
+            items.append(
+                Item(type: RecordType.raftEntry.rawValue, keyStart: start, keyLength: RaftRecord.entryKeySize,
+                     valueLength: entry.payload.count))
+        }
+
+        /// Adds a record built as a ``LogRecord`` (the small control records).
+        mutating func add(_ record: LogRecord) {
+            let start = count
+            copy(record.key)
+            copy(record.value)
+            items.append(Item(type: record.type, keyStart: start, keyLength: record.key.count, valueLength: record.value.count))
+        }
+
+        private mutating func store(_ word: UInt64) {
+            precondition(count + 8 <= buffer.count, "a Raft record batch outgrew the size its mutations reserved")
+            buffer.storeBytes(of: word.littleEndian, toByteOffset: count, as: UInt64.self)
+            count += 8
+        }
+
+        private mutating func copy(_ bytes: [UInt8]) {
+            precondition(count + bytes.count <= buffer.count, "a Raft record batch outgrew the size its mutations reserved")
+            bytes.withUnsafeBytes { source in
+                guard let base = source.baseAddress, !source.isEmpty else { return }
+                (buffer.baseAddress! + count).copyMemory(from: base, byteCount: source.count)
+            }
+            count += bytes.count
+        }
     }
 
     /// Appends every record of `other` after these.
