@@ -46,7 +46,7 @@ test: deps
 ASAN_CRASH_ROUNDS := 10
 test-asan: deps
 	$(SWIFT) build --build-tests --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp LOGSTORE_CRASH_ROUNDS=$${LOGSTORE_CRASH_ROUNDS:-$(ASAN_CRASH_ROUNDS)} \
+	ASAN_OPTIONS=suppressions=$(CURDIR)/Tests/asan.supp LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp LOGSTORE_CRASH_ROUNDS=$${LOGSTORE_CRASH_ROUNDS:-$(ASAN_CRASH_ROUNDS)} \
 		$(SWIFT) test --skip-build --scratch-path $(ASAN_SCRATCH) $(SANITIZE)
 
 # The suites with concurrency, crash and fault logic, under ThreadSanitizer (C core and Swift),

@@ -38,6 +38,7 @@ struct DirectWriteTests {
         // Read through the open log: the pages the direct writes went around are read from disk.
         #expect(try log.readAll().map(\.record.value) == values)
         try log.close()
+        #expect(openDescriptors(under: dir.path).isEmpty, "the closed log left descriptors open: \(openDescriptors(under: dir.path))")
         let statistics = log.statistics
         if fileSystemTakesDirectIO(dir.path) {
             #expect(statistics.directWrites == statistics.syncs, "every durable write was direct: \(statistics)")

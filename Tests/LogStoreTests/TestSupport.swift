@@ -78,6 +78,14 @@ func fileSystemTakesDirectIO(_ dir: String) -> Bool {
     return true
 }
 
+/// The files under `dir` that this process has open (from /proc/self/fd), e.g. none after a log
+/// there is closed. Other tests' files, running meanwhile, are elsewhere.
+func openDescriptors(under dir: String) -> [String] {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
+        .filter { $0.hasPrefix(dir + "/") }
+}
+
 /// Segment files of a store, sorted by sequence.
 func segmentFiles(_ root: String) -> [String] {
     let dir = segmentsDirectory(root)

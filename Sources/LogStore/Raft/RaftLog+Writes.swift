@@ -238,17 +238,17 @@ extension RaftLog {
     ) {
         let removesGroup = mutations.last?.isRemoveGroup == true
         let acknowledgeFirst = !removesGroup && !mutations.contains(where: \.discardsEntries)
-        var locations: [RecordLocation] = []
-        locations.reserveCapacity(batch.count)
-        var offset = result.offset
-        let inContainer = result.in_container != 0
-        for i in 0..<batch.count {
-            locations.append(
-                RecordLocation(segment: result.segment_seq, offset: offset, item: inContainer ? UInt32(i) : RecordLocation.plain))
-            if !inContainer { offset += batch.encodedSize(of: i) }
-        }
+        let (segment, start, inContainer) = (result.segment_seq, result.offset, result.in_container != 0)
         let retained = group.lock.withWriteLock { () -> Range<UInt64> in
             if acknowledgeFirst { acknowledge() }
+            // Where each record landed: after the acknowledgement, which it does not need.
+            var locations: [RecordLocation] = []
+            locations.reserveCapacity(batch.count)
+            var offset = start
+            for i in 0..<batch.count {
+                locations.append(RecordLocation(segment: segment, offset: offset, item: inContainer ? UInt32(i) : RecordLocation.plain))
+                if !inContainer { offset += batch.encodedSize(of: i) }
+            }
             group.state.apply(mutations, locations: locations[...], keepPayloads: false)
             if removesGroup { group.removed = true }
             return group.state.firstIndex..<group.state.lastIndex &+ 1
