@@ -83,6 +83,9 @@ struct StressCommand: AsyncParsableCommand {
     @Option(name: .customLong("compress-threshold"), help: ArgumentHelp("zstd-compress appends of at least N encoded bytes.", valueName: "N"))
     var compressThreshold: Int?
 
+    @Option(name: .customLong("parent-pid"), help: ArgumentHelp("Kill this run (SIGKILL) once process PID has ended, so a test runner that died leaves no stress run behind.", valueName: "PID"))
+    var parentPID: Int32?
+
     func validate() throws {
         guard duration >= 0, duration.isFinite else { throw ValidationError("--duration must be 0 or a positive number of seconds") }
         guard groups >= 0, namespaces >= 0, groups + namespaces > 0 else {
@@ -92,6 +95,27 @@ struct StressCommand: AsyncParsableCommand {
         let needed = (groups > 0 ? 1 : 0) + (namespaces > 0 ? 1 : 0)
         guard tasks >= needed else { throw ValidationError("--tasks must be at least \(needed) (one for key-value, one for Raft)") }
         if let compressThreshold, compressThreshold < 1 { throw ValidationError("--compress-threshold must be at least 1") }
+    }
+
+    /// Kills this process, as the tests' SIGKILL would, once process `pid` has ended (also if it
+    /// had before this call), looking every 100 ms from a thread of its own. With `--duration 0`
+    /// nothing else would ever end the run.
+    static func kill(whenEnded pid: Int32) {
+        let watcher = Thread {
+            while !processEnded(pid) { usleep(100_000) }
+            Glibc.kill(getpid(), SIGKILL)
+        }
+        watcher.name = "stress-parent-watch"
+        watcher.start()
+    }
+
+    /// Whether process `pid` has ended: it no longer exists, or it is a zombie its parent has not
+    /// reaped yet.
+    static func processEnded(_ pid: Int32) -> Bool {
+        if Glibc.kill(pid, 0) != 0 && errno == ESRCH { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        // "pid (comm) state ...": the command may contain spaces and parentheses, so after the last ')'.
+        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
     }
 
     /// The store configuration of the run (also what `logstore check` opens with).
@@ -117,6 +141,7 @@ struct StressCommand: AsyncParsableCommand {
     }
 
     private func stress() async throws(CLIFailure) {
+        if let parentPID { Self.kill(whenEnded: parentPID) }
         let seed = seed ?? UInt64.random(in: 0...UInt64.max)
         Console.error("stress: seed \(seed) (rerun with --seed \(seed))\n")
         let raftPersistence: RaftPersistence =

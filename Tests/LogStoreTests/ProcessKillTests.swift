@@ -95,7 +95,7 @@ struct ProcessKillTests {
             // Alternate the persistence so both modes write, recover and continue each other's store.
             let persistence = round % 2 == 1 ? "disk-first" : "mem-first"
             var arguments = [
-                "stress", store, "--seed", "\(rng.next())", "--persistence", persistence,
+                "stress", store, "--parent-pid", "\(getpid())", "--seed", "\(rng.next())", "--persistence", persistence,
                 "--tasks", "\(Int.random(in: 3...8, using: &rng))", "--groups", "\(Int.random(in: 1...6, using: &rng))",
                 "--namespaces", "\(Int.random(in: 1...3, using: &rng))", "--keys", "\(Int.random(in: 8...64, using: &rng))",
                 "--segment-size", "256K", "--backend", Bool.random(using: &rng) ? "auto" : "pwritev",
@@ -167,7 +167,7 @@ struct ProcessKillTests {
     static func stressLines(_ dir: TemporaryDirectory, _ arguments: [String]) async throws -> [String] {
         let acks = dir.path + "/acks.txt"
         let exit = try await run(
-            ["stress", dir.path + "/store", "--segment-size", "256K"] + arguments, stdout: acks, stderr: dir.path + "/stress.err",
+            ["stress", dir.path + "/store", "--parent-pid", "\(getpid())", "--segment-size", "256K"] + arguments, stdout: acks, stderr: dir.path + "/stress.err",
             kill: .never)
         try #require(exit.status == 0, "\((try? String(contentsOfFile: dir.path + "/stress.err", encoding: .utf8)) ?? "")")
         var lines = try String(contentsOfFile: acks, encoding: .utf8).split(separator: "\n").map(String.init)
@@ -229,6 +229,34 @@ struct ProcessKillTests {
             filler -= min(8, filler)
         }
         return bytes
+    }
+
+    @Test("a stress run given --parent-pid runs while that process does and kills itself once it has ended")
+    func stressEndsWithItsParent() async throws {
+        let dir = TemporaryDirectory("logstore-orphan")
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        parent.arguments = ["60"]
+        try parent.run()
+        let stress = Process()
+        stress.executableURL = URL(fileURLWithPath: try CLITests.binaryPath())
+        stress.arguments = ["stress", dir.path + "/store", "--duration", "0", "--parent-pid", "\(parent.processIdentifier)", "--groups", "1", "--namespaces", "1"]
+        stress.standardOutput = FileHandle.nullDevice
+        stress.standardError = FileHandle.nullDevice
+        try stress.run()
+        defer { if stress.isRunning { kill(stress.processIdentifier, SIGKILL) } }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(stress.isRunning, "the run ended while its parent process was alive")
+        // SIGKILL: children of the test runner's threads may start with SIGTERM blocked.
+        kill(parent.processIdentifier, SIGKILL)
+        parent.waitUntilExit()
+        // It looks every 100 ms; allow 10 s.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while stress.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!stress.isRunning, "the run went on after its parent process ended")
+        if !stress.isRunning {
+            #expect(stress.terminationReason == .uncaughtSignal && stress.terminationStatus == SIGKILL)
+        }
     }
 
     @Test("check finds a lost acknowledged write, a wrong Raft hard state, a false durability claim and malformed lines; ignores a torn last line")
