@@ -22,7 +22,12 @@ final class FaultyLog {
         faults = f!
         io = ls_faultio_as_io(faults)
         beforeOpen(faults)
-        log = try CommitLog(directory: directory, configuration: configuration ?? smallSegments(backend), io: io)
+        do {
+            log = try CommitLog(directory: directory, configuration: configuration ?? smallSegments(backend), io: io)
+        } catch {
+            ls_io_destroy(io)  // the log does not own its I/O seam, and no FaultyLog is left to release it
+            throw error
+        }
     }
 
     /// Closes the log (errors are expected once the simulated process has crashed), applies
